@@ -1,0 +1,3 @@
+//! secret-rotator: rotates OAuth client secrets before they expire, with zero downtime.
+
+pub mod provider;
