@@ -1,3 +1,4 @@
 //! secret-rotator: rotates OAuth client secrets before they expire, with zero downtime.
 
+pub mod clock;
 pub mod provider;
