@@ -71,7 +71,9 @@ pub(crate) struct TokenSigner {
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("TokenSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,8 +85,15 @@ pub struct SigningKeyError(String);
 /// Wraps DER in PEM armour.
 pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 impl TokenSigner {
@@ -93,13 +102,20 @@ impl TokenSigner {
         let err = |e: &dyn std::fmt::Display| SigningKeyError(e.to_string());
         let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| err(&e))?;
         let pkcs8 = pair.as_der().map_err(|e| err(&e))?;
-        let encoding = EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).map_err(|e| err(&e))?;
+        let encoding =
+            EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).map_err(|e| err(&e))?;
         let public = pair.public_key();
         let n = public.modulus().big_endian_without_leading_zero().to_vec();
         let e = public.exponent().big_endian_without_leading_zero().to_vec();
         let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
         let kid = URL_SAFE_NO_PAD.encode(&sha2_256(&n)[..12]);
-        Ok(Self { encoding, decoding, kid, n: URL_SAFE_NO_PAD.encode(n), e: URL_SAFE_NO_PAD.encode(e) })
+        Ok(Self {
+            encoding,
+            decoding,
+            kid,
+            n: URL_SAFE_NO_PAD.encode(n),
+            e: URL_SAFE_NO_PAD.encode(e),
+        })
     }
 
     /// Signs claims into a compact JWT.
@@ -126,14 +142,13 @@ impl TokenSigner {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &self.decoding, &validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidToken | jsonwebtoken::errors::ErrorKind::Base64(_) => {
-                    TokenRejection::Unparseable
-                }
+        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &self.decoding, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidToken
+                | jsonwebtoken::errors::ErrorKind::Base64(_) => TokenRejection::Unparseable,
                 _ => TokenRejection::Invalid,
-            }
-        })?;
+            },
+        )?;
         let claims = data.claims;
         let aud = claims.aud.trim_end_matches('/');
         if aud != graph_resource.trim_end_matches('/') && aud != GRAPH_APP_ID {
@@ -196,6 +211,9 @@ mod tests {
         let wrong_aud = signer.sign(&claims(now.as_second(), "https://management.azure.com"));
         assert_eq!(signer.verify(&wrong_aud, g, now), Err(TokenRejection::Invalid));
         assert_eq!(signer.verify("garbage", g, now), Err(TokenRejection::Unparseable));
-        assert_eq!(signer.jwks()["keys"][0]["kid"], serde_json::Value::String(signer.kid.clone()));
+        assert_eq!(
+            signer.jwks()["keys"][0]["kid"],
+            serde_json::Value::String(signer.kid.clone())
+        );
     }
 }

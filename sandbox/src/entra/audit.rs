@@ -40,14 +40,22 @@ pub(crate) struct AuditNote {
 }
 
 /// Query parameters whose values are credentials.
-const SECRET_PARAMETERS: [&str; 5] = ["client_secret", "client_assertion", "assertion", "password", "secret"];
+const SECRET_PARAMETERS: [&str; 5] = [
+    "client_secret",
+    "client_assertion",
+    "assertion",
+    "password",
+    "secret",
+];
 
 /// Redacts credential values from a query string.
 pub(crate) fn redact_query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if SECRET_PARAMETERS.iter().any(|s| k.eq_ignore_ascii_case(s)) => format!("{k}=REDACTED"),
+            Some((k, _)) if SECRET_PARAMETERS.iter().any(|s| k.eq_ignore_ascii_case(s)) => {
+                format!("{k}=REDACTED")
+            }
             _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()

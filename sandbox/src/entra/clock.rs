@@ -37,7 +37,10 @@ impl EmulatorClock {
 
 /// `t + d`, saturating at the end of time.
 pub(crate) fn plus(t: Timestamp, d: Duration) -> Timestamp {
-    SignedDuration::try_from(d).ok().and_then(|d| t.checked_add(d).ok()).unwrap_or(Timestamp::MAX)
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// Truncates to the 100 ns precision Graph stores (its examples show 7 fractional digits).

@@ -59,7 +59,10 @@ pub(crate) struct ConsistencySettings {
 impl ConsistencySettings {
     /// The settings in force for an application in a tenant.
     pub(crate) fn for_app(&self, tenant_id: &str, app_id: &str) -> &Consistency {
-        self.applications.get(app_id).or_else(|| self.tenants.get(tenant_id)).unwrap_or(&self.default)
+        self.applications
+            .get(app_id)
+            .or_else(|| self.tenants.get(tenant_id))
+            .unwrap_or(&self.default)
     }
 }
 
@@ -87,8 +90,20 @@ mod tests {
     fn application_settings_win_over_tenant_over_default() {
         let mut s = ConsistencySettings::default();
         s.default.read_lag = Duration::from_secs(1);
-        s.tenants.insert("t".into(), Consistency { read_lag: Duration::from_secs(2), ..Default::default() });
-        s.applications.insert("a".into(), Consistency { read_lag: Duration::from_secs(3), ..Default::default() });
+        s.tenants.insert(
+            "t".into(),
+            Consistency {
+                read_lag: Duration::from_secs(2),
+                ..Default::default()
+            },
+        );
+        s.applications.insert(
+            "a".into(),
+            Consistency {
+                read_lag: Duration::from_secs(3),
+                ..Default::default()
+            },
+        );
         assert_eq!(s.for_app("t", "a").read_lag, Duration::from_secs(3));
         assert_eq!(s.for_app("t", "b").read_lag, Duration::from_secs(2));
         assert_eq!(s.for_app("u", "b").read_lag, Duration::from_secs(1));
@@ -96,7 +111,8 @@ mod tests {
 
     #[test]
     fn durations_travel_as_seconds() {
-        let c: Consistency = serde_json::from_str(r#"{"propagationDelay": 1.5, "staleFraction": 0.25}"#).unwrap();
+        let c: Consistency =
+            serde_json::from_str(r#"{"propagationDelay": 1.5, "staleFraction": 0.25}"#).unwrap();
         assert_eq!(c.propagation_delay, Duration::from_millis(1500));
         assert_eq!(c.stale_fraction, 0.25);
         assert!(serde_json::from_str::<Consistency>(r#"{"readLag": -1}"#).is_err());

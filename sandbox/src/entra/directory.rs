@@ -223,7 +223,10 @@ impl Directory {
     /// An application or service principal in a tenant, as a Graph URL names it.
     pub(crate) fn find(&self, tenant_id: &str, kind: ObjectKind, key: &ObjectKey) -> Option<&DirObject> {
         match key {
-            ObjectKey::Id(id) => self.objects.get(id).filter(|o| o.kind == kind && o.tenant_id == tenant_id),
+            ObjectKey::Id(id) => self
+                .objects
+                .get(id)
+                .filter(|o| o.kind == kind && o.tenant_id == tenant_id),
             ObjectKey::AppId(app_id) => self.objects.values().find(|o| {
                 o.kind == kind && o.tenant_id == tenant_id && o.app_id.eq_ignore_ascii_case(app_id)
             }),
@@ -231,23 +234,36 @@ impl Directory {
     }
 
     /// Mutable [`find`](Self::find).
-    pub(crate) fn find_mut(&mut self, tenant_id: &str, kind: ObjectKind, key: &ObjectKey) -> Option<&mut DirObject> {
+    pub(crate) fn find_mut(
+        &mut self,
+        tenant_id: &str,
+        kind: ObjectKind,
+        key: &ObjectKey,
+    ) -> Option<&mut DirObject> {
         let id = self.find(tenant_id, kind, key)?.id.clone();
         self.objects.get_mut(&id)
     }
 
     /// Every object of `kind` in a tenant.
     pub(crate) fn list(&self, tenant_id: &str, kind: ObjectKind) -> impl Iterator<Item = &DirObject> {
-        self.objects.values().filter(move |o| o.kind == kind && o.tenant_id == tenant_id)
+        self.objects
+            .values()
+            .filter(move |o| o.kind == kind && o.tenant_id == tenant_id)
     }
 
     /// For admin calls: an object by object id, or the application (else service principal) with
     /// that client id, in any tenant.
     pub(crate) fn resolve(&self, id: &str) -> Option<&DirObject> {
         self.objects.get(id).or_else(|| {
-            let mut by_app = self.objects.values().filter(|o| o.app_id.eq_ignore_ascii_case(id));
+            let mut by_app = self
+                .objects
+                .values()
+                .filter(|o| o.app_id.eq_ignore_ascii_case(id));
             let all: Vec<_> = by_app.by_ref().collect();
-            all.iter().find(|o| o.kind == ObjectKind::Application).or_else(|| all.first()).copied()
+            all.iter()
+                .find(|o| o.kind == ObjectKind::Application)
+                .or_else(|| all.first())
+                .copied()
         })
     }
 
@@ -259,7 +275,11 @@ impl Directory {
 
     /// The service principal of a client in a tenant.
     pub(crate) fn service_principal(&self, tenant_id: &str, app_id: &str) -> Option<&DirObject> {
-        self.find(tenant_id, ObjectKind::ServicePrincipal, &ObjectKey::AppId(app_id.to_owned()))
+        self.find(
+            tenant_id,
+            ObjectKind::ServicePrincipal,
+            &ObjectKey::AppId(app_id.to_owned()),
+        )
     }
 
     /// The objects whose credentials authenticate `app_id` in `tenant_id`: the application
@@ -367,14 +387,27 @@ mod tests {
         let check = |o: &DirObject, now, stale| check_secret(&[o], &fp, now, stale);
         assert_eq!(check(&o, t(9), None), SecretCheck::Invalid);
         assert_eq!(check(&o, t(10), None), SecretCheck::Valid);
-        assert_eq!(check(&o, t(10), Some(Duration::from_secs(20))), SecretCheck::Invalid);
-        assert_eq!(check(&o, t(20), Some(Duration::from_secs(20))), SecretCheck::Valid);
+        assert_eq!(
+            check(&o, t(10), Some(Duration::from_secs(20))),
+            SecretCheck::Invalid
+        );
+        assert_eq!(
+            check(&o, t(20), Some(Duration::from_secs(20))),
+            SecretCheck::Valid
+        );
         assert_eq!(check(&o, t(1000), None), SecretCheck::Expired);
-        assert_eq!(check_secret(&[&o], &SecretFingerprint::of("x"), t(10), None), SecretCheck::Invalid);
+        assert_eq!(
+            check_secret(&[&o], &SecretFingerprint::of("x"), t(10), None),
+            SecretCheck::Invalid
+        );
         o.passwords[0].start = t(50);
         assert_eq!(check(&o, t(20), None), SecretCheck::Expired);
         o.passwords[0].start = t(0);
-        o.passwords[0].removed = Some(Removal { at: t(20), unreadable_at: t(25), revoked_at: t(30) });
+        o.passwords[0].removed = Some(Removal {
+            at: t(20),
+            unreadable_at: t(25),
+            revoked_at: t(30),
+        });
         assert_eq!(check(&o, t(29), None), SecretCheck::Valid);
         assert_eq!(check(&o, t(30), None), SecretCheck::Invalid);
     }
@@ -384,7 +417,11 @@ mod tests {
         let mut r = record("s");
         assert!(!r.readable(t(4)) && r.readable(t(5)));
         assert!(!r.writable(t(4)) && r.writable(t(5)));
-        r.removed = Some(Removal { at: t(20), unreadable_at: t(25), revoked_at: t(20) });
+        r.removed = Some(Removal {
+            at: t(20),
+            unreadable_at: t(25),
+            revoked_at: t(20),
+        });
         assert!(r.readable(t(24)) && !r.readable(t(25)));
         assert!(!r.writable(t(21)) && !r.live());
     }

@@ -63,7 +63,10 @@ impl FaultRule {
         Self {
             method: method.map(str::to_owned),
             path: path.to_owned(),
-            action: FaultAction::Status { status, retry_after: None },
+            action: FaultAction::Status {
+                status,
+                retry_after: None,
+            },
             times: None,
             rate: None,
         }
@@ -143,7 +146,11 @@ impl FaultTable {
         }
         let path = Regex::new(&rule.path)?;
         self.next_id += 1;
-        self.rules.push(Installed { id: self.next_id, rule, path });
+        self.rules.push(Installed {
+            id: self.next_id,
+            rule,
+            path,
+        });
         Ok(self.next_id)
     }
 
@@ -169,7 +176,10 @@ impl FaultTable {
         let mut triggered = Triggered::default();
         for r in &mut self.rules {
             if r.rule.times == Some(0)
-                || r.rule.method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(method))
+                || r.rule
+                    .method
+                    .as_deref()
+                    .is_some_and(|m| !m.eq_ignore_ascii_case(method))
                 || !r.path.is_match(path)
             {
                 continue;
@@ -210,14 +220,30 @@ mod tests {
     fn counted_rule_fires_n_times_on_matching_requests_only() {
         let mut t = FaultTable::default();
         let mut rng = StdRng::seed_from_u64(1);
-        t.install(FaultRule::status(Some("post"), "addPassword$", 503).times(2)).unwrap();
-        assert_eq!(t.evaluate("GET", "/v1.0/applications/x/addPassword", &mut rng).outcome, None);
-        assert_eq!(t.evaluate("POST", "/v1.0/applications/x/removePassword", &mut rng).outcome, None);
+        t.install(FaultRule::status(Some("post"), "addPassword$", 503).times(2))
+            .unwrap();
+        assert_eq!(
+            t.evaluate("GET", "/v1.0/applications/x/addPassword", &mut rng)
+                .outcome,
+            None
+        );
+        assert_eq!(
+            t.evaluate("POST", "/v1.0/applications/x/removePassword", &mut rng)
+                .outcome,
+            None
+        );
         for _ in 0..2 {
             let fired = t.evaluate("POST", "/v1.0/applications/x/addPassword", &mut rng);
-            assert!(matches!(fired.outcome, Some((_, Outcome::Status { status: 503, .. }))));
+            assert!(matches!(
+                fired.outcome,
+                Some((_, Outcome::Status { status: 503, .. }))
+            ));
         }
-        assert_eq!(t.evaluate("POST", "/v1.0/applications/x/addPassword", &mut rng).outcome, None);
+        assert_eq!(
+            t.evaluate("POST", "/v1.0/applications/x/addPassword", &mut rng)
+                .outcome,
+            None
+        );
         assert!(t.list().is_empty());
     }
 
@@ -225,9 +251,17 @@ mod tests {
     fn latency_adds_up_and_first_terminal_rule_wins() {
         let mut t = FaultTable::default();
         let mut rng = StdRng::seed_from_u64(1);
-        let lat = |ms| FaultRule { action: FaultAction::Latency { millis: ms }, ..FaultRule::status(None, "", 500) };
+        let lat = |ms| FaultRule {
+            action: FaultAction::Latency { millis: ms },
+            ..FaultRule::status(None, "", 500)
+        };
         t.install(lat(10)).unwrap();
-        let drop = t.install(FaultRule { action: FaultAction::Drop, ..FaultRule::status(None, "token", 500) }).unwrap();
+        let drop = t
+            .install(FaultRule {
+                action: FaultAction::Drop,
+                ..FaultRule::status(None, "token", 500)
+            })
+            .unwrap();
         t.install(FaultRule::status(None, "", 504)).unwrap();
         t.install(lat(5)).unwrap();
         let fired = t.evaluate("POST", "/t/oauth2/v2.0/token", &mut rng);
@@ -241,7 +275,9 @@ mod tests {
             let mut t = FaultTable::default();
             let mut rng = StdRng::seed_from_u64(42);
             t.install(FaultRule::status(None, "", 500).rate(0.5)).unwrap();
-            (0..200).map(|_| t.evaluate("GET", "/", &mut rng).outcome.is_some()).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| t.evaluate("GET", "/", &mut rng).outcome.is_some())
+                .collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());
@@ -252,8 +288,17 @@ mod tests {
     #[test]
     fn bad_rules_are_refused() {
         let mut t = FaultTable::default();
-        assert!(matches!(t.install(FaultRule::status(None, "(", 500)), Err(FaultError::Pattern(_))));
-        assert!(matches!(t.install(FaultRule::status(None, "", 200)), Err(FaultError::Status(200))));
-        assert!(matches!(t.install(FaultRule::status(None, "", 500).rate(2.0)), Err(FaultError::Rate(_))));
+        assert!(matches!(
+            t.install(FaultRule::status(None, "(", 500)),
+            Err(FaultError::Pattern(_))
+        ));
+        assert!(matches!(
+            t.install(FaultRule::status(None, "", 200)),
+            Err(FaultError::Status(200))
+        ));
+        assert!(matches!(
+            t.install(FaultRule::status(None, "", 500).rate(2.0)),
+            Err(FaultError::Rate(_))
+        ));
     }
 }

@@ -18,19 +18,40 @@ use super::protocol::{GRAPH_APP_ID, imds as msg};
 use super::{Emulator, token};
 
 fn error(status: StatusCode, error: &str, description: &str) -> Response {
-    (status, axum::Json(json!({"error": error, "error_description": description}))).into_response()
+    (
+        status,
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
 }
 
 /// Picks the identity a request names, or the only/system-assigned one.
-fn select<'a>(identities: &'a [ManagedIdentity], params: &HashMap<String, String>) -> Result<&'a ManagedIdentity, &'static str> {
+fn select<'a>(
+    identities: &'a [ManagedIdentity],
+    params: &HashMap<String, String>,
+) -> Result<&'a ManagedIdentity, &'static str> {
     let by = |key: &str, f: fn(&ManagedIdentity, &str) -> bool| {
-        params.get(key).map(|v| identities.iter().find(|m| f(m, v)).ok_or(msg::IDENTITY_NOT_FOUND))
+        params
+            .get(key)
+            .map(|v| identities.iter().find(|m| f(m, v)).ok_or(msg::IDENTITY_NOT_FOUND))
     };
     if let Some(r) = by("client_id", |m, v| m.client_id.eq_ignore_ascii_case(v))
         .or_else(|| by("object_id", |m, v| m.object_id.eq_ignore_ascii_case(v)))
         .or_else(|| by("principal_id", |m, v| m.object_id.eq_ignore_ascii_case(v)))
-        .or_else(|| by("msi_res_id", |m, v| m.resource_id.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(v))))
-        .or_else(|| by("mi_res_id", |m, v| m.resource_id.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(v))))
+        .or_else(|| {
+            by("msi_res_id", |m, v| {
+                m.resource_id
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(v))
+            })
+        })
+        .or_else(|| {
+            by("mi_res_id", |m, v| {
+                m.resource_id
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(v))
+            })
+        })
     {
         return r;
     }
@@ -50,11 +71,19 @@ pub(crate) async fn handle(
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
     if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
-        return error(StatusCode::BAD_REQUEST, "invalid_request", msg::MISSING_METADATA_HEADER);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            msg::MISSING_METADATA_HEADER,
+        );
     }
     for required in ["api-version", "resource"] {
         if params.get(required).is_none_or(|v| v.is_empty()) {
-            return error(StatusCode::BAD_REQUEST, "invalid_request", &msg::missing_query(required));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &msg::missing_query(required),
+            );
         }
     }
     let resource = &params["resource"];
@@ -73,9 +102,24 @@ pub(crate) async fn handle(
         Ok(m) => m.clone(),
         Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request", e),
     };
-    let roles = state.dir.objects.get(&identity.object_id).map(|o| o.roles.iter().cloned().collect()).unwrap_or_default();
+    let roles = state
+        .dir
+        .objects
+        .get(&identity.object_id)
+        .map(|o| o.roles.iter().cloned().collect())
+        .unwrap_or_default();
     let lifetime = state.settings.imds_token_lifetime;
-    let token = token::mint(&em, &mut state, &identity.tenant_id, &identity.client_id, &identity.object_id, roles, &graph, now, lifetime);
+    let token = token::mint(
+        &em,
+        &mut state,
+        &identity.tenant_id,
+        &identity.client_id,
+        &identity.object_id,
+        roles,
+        &graph,
+        now,
+        lifetime,
+    );
     drop(state);
     let expires_on = plus(now, lifetime).as_second();
     let mut response = axum::Json(json!({
@@ -117,13 +161,27 @@ mod tests {
         let p = |k: &str, v: &str| HashMap::from([(k.to_owned(), v.to_owned())]);
         let none = HashMap::new();
         assert_eq!(select(&[mi("a", false)], &none).unwrap().client_id, "a");
-        assert_eq!(select(&[mi("a", false), mi("b", false)], &none).unwrap_err(), msg::AMBIGUOUS_IDENTITY);
-        assert_eq!(select(&[mi("a", false), mi("b", true)], &none).unwrap().client_id, "b");
+        assert_eq!(
+            select(&[mi("a", false), mi("b", false)], &none).unwrap_err(),
+            msg::AMBIGUOUS_IDENTITY
+        );
+        assert_eq!(
+            select(&[mi("a", false), mi("b", true)], &none).unwrap().client_id,
+            "b"
+        );
         let ids = [mi("a", false), mi("b", true)];
         assert_eq!(select(&ids, &p("client_id", "A")).unwrap().client_id, "a");
         assert_eq!(select(&ids, &p("object_id", "a-oid")).unwrap().client_id, "a");
-        assert_eq!(select(&ids, &p("msi_res_id", "/subscriptions/s/a")).unwrap().client_id, "a");
-        assert_eq!(select(&ids, &p("client_id", "zzz")).unwrap_err(), msg::IDENTITY_NOT_FOUND);
+        assert_eq!(
+            select(&ids, &p("msi_res_id", "/subscriptions/s/a"))
+                .unwrap()
+                .client_id,
+            "a"
+        );
+        assert_eq!(
+            select(&ids, &p("client_id", "zzz")).unwrap_err(),
+            msg::IDENTITY_NOT_FOUND
+        );
         assert_eq!(select(&[], &none).unwrap_err(), msg::IDENTITY_NOT_FOUND);
     }
 }

@@ -31,7 +31,10 @@ pub(crate) fn router(em: Emulator) -> Router {
         .route("/v1.0/{*rest}", any(graph::handle))
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(em.clone(), protocol_layer));
-    Router::new().nest("/_emulator", admin::http::routes()).merge(protocol).with_state(em)
+    Router::new()
+        .nest("/_emulator", admin::http::routes())
+        .merge(protocol)
+        .with_state(em)
 }
 
 async fn jwks(State(em): State<Emulator>) -> Response {
@@ -43,7 +46,10 @@ async fn unknown_path(State(em): State<Emulator>, headers: HeaderMap, uri: http:
     GraphError::new(
         StatusCode::BAD_REQUEST,
         "BadRequest",
-        format!("Resource not found for the segment '{}'.", uri.path().trim_start_matches('/')),
+        format!(
+            "Resource not found for the segment '{}'.",
+            uri.path().trim_start_matches('/')
+        ),
     )
     .into_response(&ids, em.now())
 }
@@ -67,13 +73,22 @@ async fn protocol_layer(State(em): State<Emulator>, req: Request, next: Next) ->
             response.extensions_mut().insert(DropConnection);
             (response, Some(id))
         }
-        Some((id, Outcome::Status { status, retry_after })) => {
-            (fault_response(&em, &path, req.headers(), status, retry_after), Some(id))
-        }
+        Some((id, Outcome::Status { status, retry_after })) => (
+            fault_response(&em, &path, req.headers(), status, retry_after),
+            Some(id),
+        ),
         None => (next.run(req).await, None),
     };
-    let note = response.extensions().get::<AuditNote>().cloned().unwrap_or_default();
-    let status = if response.extensions().get::<DropConnection>().is_some() { 0 } else { response.status().as_u16() };
+    let note = response
+        .extensions()
+        .get::<AuditNote>()
+        .cloned()
+        .unwrap_or_default();
+    let status = if response.extensions().get::<DropConnection>().is_some() {
+        0
+    } else {
+        response.status().as_u16()
+    };
     tracing::debug!(method = %method, path = %path, status, fault, "entra emulator call");
     em.lock().audit.push(AuditEntry {
         time,
@@ -90,7 +105,13 @@ async fn protocol_layer(State(em): State<Emulator>, req: Request, next: Next) ->
 }
 
 /// The answer of an injected status fault, in the format of the endpoint it hits.
-fn fault_response(em: &Emulator, path: &str, headers: &HeaderMap, status: u16, retry_after: Option<u64>) -> Response {
+fn fault_response(
+    em: &Emulator,
+    path: &str,
+    headers: &HeaderMap,
+    status: u16,
+    retry_after: Option<u64>,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let now = em.now();
     let mut response = if path.ends_with("/oauth2/v2.0/token") {
@@ -105,10 +126,13 @@ fn fault_response(em: &Emulator, path: &str, headers: &HeaderMap, status: u16, r
         (status, axum::Json(body)).into_response()
     } else {
         let message = status.canonical_reason().unwrap_or("Error").to_owned();
-        GraphError::new(status, gp::fault_code(status), message).into_response(&RequestIds::for_request(headers), now)
+        GraphError::new(status, gp::fault_code(status), message)
+            .into_response(&RequestIds::for_request(headers), now)
     };
     if let Some(secs) = retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }

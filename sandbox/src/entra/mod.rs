@@ -87,8 +87,8 @@ use rand::rngs::StdRng;
 pub use access_token::{AccessTokenClaims, SigningKeyError};
 pub use admin::{
     AdminError, ApplicationSpec, CertificateSpec, CreatedApplication, CreatedManagedIdentity, CreatedTenant,
-    FederatedCredentialSpec, ManagedIdentitySpec, PasswordCredentialState, PasswordSpec, RegisteredCertificate,
-    SeededPassword, Settings, TenantSpec,
+    FederatedCredentialSpec, ManagedIdentitySpec, PasswordCredentialState, PasswordSpec,
+    RegisteredCertificate, SeededPassword, Settings, TenantSpec,
 };
 pub use audit::AuditEntry;
 pub use consistency::{Consistency, ConsistencyScope};
@@ -115,7 +115,9 @@ pub struct Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator").field("now", &self.now()).finish_non_exhaustive()
+        f.debug_struct("Emulator")
+            .field("now", &self.now())
+            .finish_non_exhaustive()
     }
 }
 
@@ -192,7 +194,10 @@ impl EmulatorBuilder {
         let seed = self.seed.unwrap_or_else(rand::random);
         let state = State {
             dir: Directory::default(),
-            consistency: ConsistencySettings { default: self.consistency, ..Default::default() },
+            consistency: ConsistencySettings {
+                default: self.consistency,
+                ..Default::default()
+            },
             throttle,
             faults: FaultTable::default(),
             audit: Vec::new(),
@@ -222,7 +227,9 @@ impl Emulator {
     /// Only if the crypto library cannot generate an RSA key; use [`Emulator::builder`] and
     /// [`EmulatorBuilder::build`] to handle that as an error.
     pub fn new() -> Self {
-        Self::builder().build().expect("the crypto library failed to generate an RSA-2048 key")
+        Self::builder()
+            .build()
+            .expect("the crypto library failed to generate an RSA-2048 key")
     }
 
     /// A builder for non-default settings.

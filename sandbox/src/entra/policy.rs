@@ -124,7 +124,10 @@ pub(crate) fn effective<'a>(
     is_application: bool,
 ) -> Option<EffectivePolicy<'a>> {
     if let Some(p) = assigned.filter(|p| p.is_enabled) {
-        return Some(EffectivePolicy { policy_id: &p.id, restrictions: &p.restrictions.password_credentials });
+        return Some(EffectivePolicy {
+            policy_id: &p.id,
+            restrictions: &p.restrictions.password_credentials,
+        });
     }
     if !tenant_default.is_enabled {
         return None;
@@ -134,7 +137,10 @@ pub(crate) fn effective<'a>(
     } else {
         &tenant_default.service_principal_restrictions
     };
-    Some(EffectivePolicy { policy_id: DEFAULT_POLICY_ID, restrictions: &config.password_credentials })
+    Some(EffectivePolicy {
+        policy_id: DEFAULT_POLICY_ID,
+        restrictions: &config.password_credentials,
+    })
 }
 
 /// Why a policy rejects a new password.
@@ -166,21 +172,35 @@ pub(crate) fn check_password(
 ) -> Result<(), Violation> {
     let Some(policy) = policy else { return Ok(()) };
     for r in policy.restrictions {
-        if r.state.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("disabled")) {
+        if r.state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("disabled"))
+        {
             continue;
         }
-        if r.restrict_for_apps_created_after_date_time.is_some_and(|after| object_created < after) {
+        if r.restrict_for_apps_created_after_date_time
+            .is_some_and(|after| object_created < after)
+        {
             continue;
         }
         match r.restriction_type.as_str() {
             "passwordAddition" => {
-                return Err(Violation::AdditionBlocked { policy_id: policy.policy_id.to_owned() });
+                return Err(Violation::AdditionBlocked {
+                    policy_id: policy.policy_id.to_owned(),
+                });
             }
             "passwordLifetime" => {
-                let Some(max) = parse_lifetime(r.max_lifetime.as_deref()) else { continue };
-                let limit = start.to_zoned(TimeZone::UTC).checked_add(max).map(|z| z.timestamp());
+                let Some(max) = parse_lifetime(r.max_lifetime.as_deref()) else {
+                    continue;
+                };
+                let limit = start
+                    .to_zoned(TimeZone::UTC)
+                    .checked_add(max)
+                    .map(|z| z.timestamp());
                 if limit.is_ok_and(|limit| end > limit) {
-                    return Err(Violation::LifetimeExceeded { policy_id: policy.policy_id.to_owned() });
+                    return Err(Violation::LifetimeExceeded {
+                        policy_id: policy.policy_id.to_owned(),
+                    });
                 }
             }
             _ => {}
@@ -209,7 +229,10 @@ mod tests {
     fn tenant(rules: Vec<PasswordCredentialConfiguration>) -> TenantAppManagementPolicy {
         TenantAppManagementPolicy {
             is_enabled: true,
-            application_restrictions: AppManagementConfiguration { password_credentials: rules, key_credentials: vec![] },
+            application_restrictions: AppManagementConfiguration {
+                password_credentials: rules,
+                key_credentials: vec![],
+            },
             ..Default::default()
         }
     }
@@ -220,10 +243,15 @@ mod tests {
         let p = effective(&t, None, true);
         let start = ts("2026-01-01T00:00:00Z");
         let created = ts("2020-01-01T00:00:00Z");
-        assert_eq!(check_password(p, created, start, ts("2026-04-01T00:00:00Z")), Ok(()));
+        assert_eq!(
+            check_password(p, created, start, ts("2026-04-01T00:00:00Z")),
+            Ok(())
+        );
         assert_eq!(
             check_password(p, created, start, ts("2026-04-01T00:00:01Z")),
-            Err(Violation::LifetimeExceeded { policy_id: DEFAULT_POLICY_ID.into() })
+            Err(Violation::LifetimeExceeded {
+                policy_id: DEFAULT_POLICY_ID.into()
+            })
         );
     }
 
@@ -239,7 +267,11 @@ mod tests {
     #[test]
     fn disabled_policies_and_restrictions_do_not_apply() {
         let mut t = tenant(vec![lifetime("P1D", None)]);
-        let (c, s, e) = (ts("2020-01-01T00:00:00Z"), ts("2026-01-01T00:00:00Z"), ts("2027-01-01T00:00:00Z"));
+        let (c, s, e) = (
+            ts("2020-01-01T00:00:00Z"),
+            ts("2026-01-01T00:00:00Z"),
+            ts("2027-01-01T00:00:00Z"),
+        );
         t.is_enabled = false;
         assert_eq!(check_password(effective(&t, None, true), c, s, e), Ok(()));
         t.is_enabled = true;
@@ -270,20 +302,31 @@ mod tests {
         let (c, s) = (ts("2020-01-01T00:00:00Z"), ts("2026-01-01T00:00:00Z"));
         assert_eq!(
             check_password(effective(&t, Some(&own), true), c, s, s),
-            Err(Violation::AdditionBlocked { policy_id: "p1".into() })
+            Err(Violation::AdditionBlocked {
+                policy_id: "p1".into()
+            })
         );
     }
 
     #[test]
     fn validation_rejects_bad_durations_and_duplicates() {
-        let ok = AppManagementConfiguration { password_credentials: vec![lifetime("P4DT12H30M5S", None)], key_credentials: vec![] };
+        let ok = AppManagementConfiguration {
+            password_credentials: vec![lifetime("P4DT12H30M5S", None)],
+            key_credentials: vec![],
+        };
         assert_eq!(validate(&ok), Ok(()));
-        let bad = AppManagementConfiguration { password_credentials: vec![lifetime("90 days", None)], key_credentials: vec![] };
+        let bad = AppManagementConfiguration {
+            password_credentials: vec![lifetime("90 days", None)],
+            key_credentials: vec![],
+        };
         assert!(matches!(validate(&bad), Err(PolicyError::InvalidMaxLifetime(_))));
         let dup = AppManagementConfiguration {
             password_credentials: vec![lifetime("P1D", None), lifetime("P2D", None)],
             key_credentials: vec![],
         };
-        assert!(matches!(validate(&dup), Err(PolicyError::DuplicateRestriction(_))));
+        assert!(matches!(
+            validate(&dup),
+            Err(PolicyError::DuplicateRestriction(_))
+        ));
     }
 }

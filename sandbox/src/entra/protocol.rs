@@ -42,7 +42,8 @@ pub const DEFAULT_PASSWORD_LIFETIME_YEARS: i16 = 2;
 pub const DEFAULT_POLICY_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// `signInAudience` values that include personal Microsoft accounts. [obs: ISS-2pw]
-pub const PERSONAL_ACCOUNT_AUDIENCES: [&str; 2] = ["AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"];
+pub const PERSONAL_ACCOUNT_AUDIENCES: [&str; 2] =
+    ["AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount"];
 
 /// Maximum number of passwords on apps whose audience includes personal accounts. [obs: ISS-2pw, uncertain]
 pub const PERSONAL_ACCOUNT_PASSWORD_LIMIT: usize = 2;
@@ -125,8 +126,7 @@ pub mod graph {
     /// Code of the object-size limit. [inf: legacy AAD Graph]
     pub const SIZE_LIMIT_CODE: &str = "Directory_ResourceSizeExceeded";
     /// Message of the object-size limit. [doc: AADG-ext]
-    pub const SIZE_LIMIT_MESSAGE: &str =
-        "The size of the object has exceeded its limit. Please reduce the number of values and retry your request.";
+    pub const SIZE_LIMIT_MESSAGE: &str = "The size of the object has exceeded its limit. Please reduce the number of values and retry your request.";
     /// Code of a 429 from the throttling buckets. [inf: unconfirmed, clients must not branch on it]
     pub const THROTTLED_CODE: &str = "Request_ThrottledTemporarily";
     /// Message of a 429. [inf]
@@ -144,8 +144,7 @@ pub mod graph {
         }
     }
     /// Malformed JSON body. [inf]
-    pub const BAD_JSON_MESSAGE: &str =
-        "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.";
+    pub const BAD_JSON_MESSAGE: &str = "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.";
 }
 
 /// Token-endpoint (AADSTS) errors: `(HTTP status, OAuth error, AADSTS code)` and message texts.
@@ -164,39 +163,107 @@ pub mod aadsts {
     }
 
     /// Wrong, unknown or not yet propagated secret. [obs: ISS-7000215]
-    pub const INVALID_SECRET: Kind = Kind { status: StatusCode::UNAUTHORIZED, error: "invalid_client", code: 7000215 };
+    pub const INVALID_SECRET: Kind = Kind {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 7000215,
+    };
     /// Expired (or not yet started) secret. [obs: ISS-7000222; 401 is inf]
-    pub const EXPIRED_SECRET: Kind = Kind { status: StatusCode::UNAUTHORIZED, error: "invalid_client", code: 7000222 };
+    pub const EXPIRED_SECRET: Kind = Kind {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 7000222,
+    };
     /// Unknown application in the tenant. [obs: ISS-700016]
-    pub const UNKNOWN_APP: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "unauthorized_client", code: 700016 };
+    pub const UNKNOWN_APP: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "unauthorized_client",
+        code: 700016,
+    };
     /// Unknown tenant. [doc: E-err]
-    pub const UNKNOWN_TENANT: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "invalid_request", code: 90002 };
+    pub const UNKNOWN_TENANT: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        code: 90002,
+    };
     /// Missing parameter. [doc: E-err; 400 inf]
-    pub const MISSING_PARAMETER: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "invalid_request", code: 900144 };
+    pub const MISSING_PARAMETER: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        code: 900144,
+    };
     /// Bad scope. [doc: E-cc]
-    pub const INVALID_SCOPE: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "invalid_scope", code: 70011 };
+    pub const INVALID_SCOPE: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_scope",
+        code: 70011,
+    };
     /// Unsupported grant type. [inf]
-    pub const UNSUPPORTED_GRANT: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "unsupported_grant_type", code: 70003 };
+    pub const UNSUPPORTED_GRANT: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "unsupported_grant_type",
+        code: 70003,
+    };
     /// Neither secret nor assertion. [inf]
-    pub const NO_CREDENTIAL: Kind = Kind { status: StatusCode::UNAUTHORIZED, error: "invalid_client", code: 7000218 };
+    pub const NO_CREDENTIAL: Kind = Kind {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 7000218,
+    };
     /// Federated token matching no federated identity credential. [doc: AWI-trouble]
-    pub const NO_MATCHING_FEDERATION: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "invalid_request", code: 70021 };
+    pub const NO_MATCHING_FEDERATION: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        code: 70021,
+    };
     /// Assertion signature (or key lookup) failure. [doc: E-err; status and error inf]
-    pub const BAD_ASSERTION_SIGNATURE: Kind = Kind { status: StatusCode::UNAUTHORIZED, error: "invalid_client", code: 700027 };
+    pub const BAD_ASSERTION_SIGNATURE: Kind = Kind {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 700027,
+    };
     /// Assertion `iss`/`sub` differ from `client_id`. [inf]
-    pub const ASSERTION_WRONG_CLIENT: Kind = Kind { status: StatusCode::UNAUTHORIZED, error: "invalid_client", code: 700021 };
+    pub const ASSERTION_WRONG_CLIENT: Kind = Kind {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 700021,
+    };
     /// Assertion audience is not this token endpoint. [obs: MSAL.NET issue 2746]
-    pub const ASSERTION_WRONG_AUDIENCE: Kind = Kind { status: StatusCode::UNAUTHORIZED, error: "invalid_client", code: 700023 };
+    pub const ASSERTION_WRONG_AUDIENCE: Kind = Kind {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 700023,
+    };
     /// Assertion outside its `nbf`..`exp` window. [inf]
-    pub const ASSERTION_LIFETIME: Kind = Kind { status: StatusCode::UNAUTHORIZED, error: "invalid_client", code: 700024 };
+    pub const ASSERTION_LIFETIME: Kind = Kind {
+        status: StatusCode::UNAUTHORIZED,
+        error: "invalid_client",
+        code: 700024,
+    };
     /// Assertion that is not a parseable JWT, or of an unknown assertion type. [inf]
-    pub const MALFORMED_ASSERTION: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "invalid_request", code: 50027 };
+    pub const MALFORMED_ASSERTION: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        code: 50027,
+    };
     /// Federated issuer whose keys the emulator was not given. [inf]
-    pub const UNTRUSTED_ISSUER: Kind = Kind { status: StatusCode::BAD_REQUEST, error: "invalid_request", code: 50166 };
+    pub const UNTRUSTED_ISSUER: Kind = Kind {
+        status: StatusCode::BAD_REQUEST,
+        error: "invalid_request",
+        code: 50166,
+    };
     /// Token endpoint throttled (injected 429). [doc: E-err; 429 inf]
-    pub const THROTTLED: Kind = Kind { status: StatusCode::TOO_MANY_REQUESTS, error: "temporarily_unavailable", code: 90055 };
+    pub const THROTTLED: Kind = Kind {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        error: "temporarily_unavailable",
+        code: 90055,
+    };
     /// Retryable server error (injected 5xx). [doc: E-err]
-    pub const RETRYABLE: Kind = Kind { status: StatusCode::SERVICE_UNAVAILABLE, error: "temporarily_unavailable", code: 50033 };
+    pub const RETRYABLE: Kind = Kind {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        error: "temporarily_unavailable",
+        code: 50033,
+    };
 
     /// 7000215 text. [obs: ISS-7000215]
     pub fn invalid_secret(app_id: &str) -> String {
@@ -228,7 +295,9 @@ pub mod aadsts {
     }
     /// 70011 text. [inf]
     pub fn invalid_scope(scope: &str) -> String {
-        format!("The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid.")
+        format!(
+            "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+        )
     }
     /// 70003 text. [inf]
     pub fn unsupported_grant(grant: &str) -> String {
@@ -248,7 +317,8 @@ pub mod aadsts {
         format!("Client assertion failed signature validation. [Reason - {reason}]")
     }
     /// 700021 text. [inf]
-    pub const WRONG_CLIENT_TEXT: &str = "Client assertion application identifier doesn't match 'client_id' parameter.";
+    pub const WRONG_CLIENT_TEXT: &str =
+        "Client assertion application identifier doesn't match 'client_id' parameter.";
     /// 700023 text. [obs]
     pub const WRONG_AUDIENCE_TEXT: &str = "Client assertion audience claim does not match Realm issuer.";
     /// 700024 text. [inf]
@@ -280,6 +350,5 @@ pub mod imds {
     /// No identity with the requested id.
     pub const IDENTITY_NOT_FOUND: &str = "Identity not found";
     /// Several user-assigned identities and none chosen.
-    pub const AMBIGUOUS_IDENTITY: &str =
-        "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request";
+    pub const AMBIGUOUS_IDENTITY: &str = "Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request";
 }

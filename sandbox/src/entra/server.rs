@@ -108,6 +108,11 @@ impl Emulator {
             }
             connections.abort_all();
         });
-        Ok(ServerHandle { addr, url: format!("http://{addr}"), stop: Some(stop), task: Some(task) })
+        Ok(ServerHandle {
+            addr,
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 }

@@ -52,7 +52,12 @@ pub(crate) struct Cost {
 
 /// The cost of a Graph request [doc: G-limits]: `GET applications` 2 RU, other paths 1 RU,
 /// `$select` −1, `$expand` +1, at least 1; POST/PATCH/DELETE also cost one write.
-pub(crate) fn cost(method: &http::Method, is_application_get: bool, has_select: bool, has_expand: bool) -> Cost {
+pub(crate) fn cost(
+    method: &http::Method,
+    is_application_get: bool,
+    has_select: bool,
+    has_expand: bool,
+) -> Cost {
     let mut ru: i64 = if is_application_get { 2 } else { 1 };
     if has_select {
         ru -= 1;
@@ -60,8 +65,14 @@ pub(crate) fn cost(method: &http::Method, is_application_get: bool, has_select: 
     if has_expand {
         ru += 1;
     }
-    let writes = u32::from(matches!(*method, http::Method::POST | http::Method::PATCH | http::Method::DELETE | http::Method::PUT));
-    Cost { resource_units: ru.max(1) as u32, writes }
+    let writes = u32::from(matches!(
+        *method,
+        http::Method::POST | http::Method::PATCH | http::Method::DELETE | http::Method::PUT
+    ));
+    Cost {
+        resource_units: ru.max(1) as u32,
+        writes,
+    }
 }
 
 /// Which quota ran out.
@@ -96,7 +107,10 @@ pub(crate) enum Admission {
     /// Admitted; `used_fraction` is the fullest bucket's use after this request (0..=1).
     Admitted { used_fraction: f64 },
     /// Rejected; retry after this many whole seconds.
-    Throttled { exceeded: Exceeded, retry_after_secs: u64 },
+    Throttled {
+        exceeded: Exceeded,
+        retry_after_secs: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -107,7 +121,10 @@ struct Bucket {
 
 impl Bucket {
     fn full(capacity: u32, now: Timestamp) -> Self {
-        Self { tokens: f64::from(capacity), updated: now }
+        Self {
+            tokens: f64::from(capacity),
+            updated: now,
+        }
     }
 
     fn refill(&mut self, capacity: u32, window: Duration, now: Timestamp) {
@@ -144,7 +161,12 @@ impl Throttle {
         let (ru, wr) = self
             .buckets
             .entry((tenant_id.to_owned(), app_id.to_owned()))
-            .or_insert_with(|| (Bucket::full(l.ru_capacity, now), Bucket::full(l.write_capacity, now)));
+            .or_insert_with(|| {
+                (
+                    Bucket::full(l.ru_capacity, now),
+                    Bucket::full(l.write_capacity, now),
+                )
+            });
         ru.refill(l.ru_capacity, l.ru_window, now);
         wr.refill(l.write_capacity, l.write_window, now);
         if cost.writes > 0 && wr.tokens < f64::from(cost.writes) {
@@ -162,7 +184,9 @@ impl Throttle {
         ru.tokens -= f64::from(cost.resource_units);
         wr.tokens -= f64::from(cost.writes);
         let used = |b: &Bucket, cap: u32| 1.0 - b.tokens / f64::from(cap.max(1));
-        Admission::Admitted { used_fraction: used(ru, l.ru_capacity).max(used(wr, l.write_capacity)) }
+        Admission::Admitted {
+            used_fraction: used(ru, l.ru_capacity).max(used(wr, l.write_capacity)),
+        }
     }
 }
 
@@ -174,46 +198,113 @@ mod tests {
         Timestamp::from_second(1_800_000_000 + secs).unwrap()
     }
 
-    const WRITE: Cost = Cost { resource_units: 1, writes: 1 };
+    const WRITE: Cost = Cost {
+        resource_units: 1,
+        writes: 1,
+    };
 
     #[test]
     fn costs_follow_the_documented_rules() {
         let get = http::Method::GET;
-        assert_eq!(cost(&get, true, false, false), Cost { resource_units: 2, writes: 0 });
-        assert_eq!(cost(&get, true, true, false), Cost { resource_units: 1, writes: 0 });
-        assert_eq!(cost(&get, false, true, false), Cost { resource_units: 1, writes: 0 });
-        assert_eq!(cost(&get, false, false, true), Cost { resource_units: 2, writes: 0 });
+        assert_eq!(
+            cost(&get, true, false, false),
+            Cost {
+                resource_units: 2,
+                writes: 0
+            }
+        );
+        assert_eq!(
+            cost(&get, true, true, false),
+            Cost {
+                resource_units: 1,
+                writes: 0
+            }
+        );
+        assert_eq!(
+            cost(&get, false, true, false),
+            Cost {
+                resource_units: 1,
+                writes: 0
+            }
+        );
+        assert_eq!(
+            cost(&get, false, false, true),
+            Cost {
+                resource_units: 2,
+                writes: 0
+            }
+        );
         assert_eq!(cost(&http::Method::POST, false, false, false), WRITE);
     }
 
     #[test]
     fn write_bucket_empties_then_refills_over_the_window() {
         let mut th = Throttle::default();
-        th.set_limits(ThrottleLimits { write_capacity: 2, write_window: Duration::from_secs(10), ..Default::default() });
-        assert!(matches!(th.admit("t", "a", WRITE, t(0)), Admission::Admitted { .. }));
-        assert!(matches!(th.admit("t", "a", WRITE, t(0)), Admission::Admitted { used_fraction } if used_fraction == 1.0));
+        th.set_limits(ThrottleLimits {
+            write_capacity: 2,
+            write_window: Duration::from_secs(10),
+            ..Default::default()
+        });
+        assert!(matches!(
+            th.admit("t", "a", WRITE, t(0)),
+            Admission::Admitted { .. }
+        ));
+        assert!(
+            matches!(th.admit("t", "a", WRITE, t(0)), Admission::Admitted { used_fraction } if used_fraction == 1.0)
+        );
         assert_eq!(
             th.admit("t", "a", WRITE, t(0)),
-            Admission::Throttled { exceeded: Exceeded::Write, retry_after_secs: 5 }
+            Admission::Throttled {
+                exceeded: Exceeded::Write,
+                retry_after_secs: 5
+            }
         );
         // Another app in the same tenant has its own bucket.
-        assert!(matches!(th.admit("t", "b", WRITE, t(0)), Admission::Admitted { .. }));
+        assert!(matches!(
+            th.admit("t", "b", WRITE, t(0)),
+            Admission::Admitted { .. }
+        ));
         // Half a window refills one write.
-        assert!(matches!(th.admit("t", "a", WRITE, t(5)), Admission::Admitted { .. }));
-        assert!(matches!(th.admit("t", "a", WRITE, t(5)), Admission::Throttled { .. }));
+        assert!(matches!(
+            th.admit("t", "a", WRITE, t(5)),
+            Admission::Admitted { .. }
+        ));
+        assert!(matches!(
+            th.admit("t", "a", WRITE, t(5)),
+            Admission::Throttled { .. }
+        ));
     }
 
     #[test]
     fn reads_do_not_draw_on_the_write_bucket() {
         let mut th = Throttle::default();
-        th.set_limits(ThrottleLimits { write_capacity: 1, ru_capacity: 3, ..Default::default() });
-        let read = Cost { resource_units: 1, writes: 0 };
-        assert!(matches!(th.admit("t", "a", WRITE, t(0)), Admission::Admitted { .. }));
-        assert!(matches!(th.admit("t", "a", read, t(0)), Admission::Admitted { .. }));
-        assert!(matches!(th.admit("t", "a", read, t(0)), Admission::Admitted { .. }));
+        th.set_limits(ThrottleLimits {
+            write_capacity: 1,
+            ru_capacity: 3,
+            ..Default::default()
+        });
+        let read = Cost {
+            resource_units: 1,
+            writes: 0,
+        };
+        assert!(matches!(
+            th.admit("t", "a", WRITE, t(0)),
+            Admission::Admitted { .. }
+        ));
         assert!(matches!(
             th.admit("t", "a", read, t(0)),
-            Admission::Throttled { exceeded: Exceeded::ResourceUnits, .. }
+            Admission::Admitted { .. }
+        ));
+        assert!(matches!(
+            th.admit("t", "a", read, t(0)),
+            Admission::Admitted { .. }
+        ));
+        assert!(matches!(
+            th.admit("t", "a", read, t(0)),
+            Admission::Throttled {
+                exceeded: Exceeded::ResourceUnits,
+                ..
+            }
         ));
     }
 }

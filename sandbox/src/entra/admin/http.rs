@@ -16,12 +16,15 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{AdminError, ApplicationSpec, CertificateSpec, FederatedCredentialSpec, ManagedIdentitySpec, PasswordSpec, Settings, TenantSpec};
+use super::{
+    AdminError, ApplicationSpec, CertificateSpec, FederatedCredentialSpec, ManagedIdentitySpec, PasswordSpec,
+    Settings, TenantSpec,
+};
+use crate::entra::Emulator;
 use crate::entra::consistency::{Consistency, ConsistencyScope};
 use crate::entra::faults::FaultRule;
 use crate::entra::policy::{AppManagementPolicy, TenantAppManagementPolicy};
 use crate::entra::throttle::ThrottleLimits;
-use crate::entra::Emulator;
 
 struct ApiError(StatusCode, String);
 
@@ -47,8 +50,13 @@ impl From<AdminError> for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    serde_json::from_slice(body).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
 fn ok(v: impl serde::Serialize) -> ApiResult {
@@ -65,8 +73,14 @@ pub(crate) fn routes() -> Router<Emulator> {
         .route("/clock/advance", post(advance))
         .route("/tenants", post(create_tenant))
         .route("/tenants/{tenant}/applications", post(create_application))
-        .route("/tenants/{tenant}/managedIdentities", post(create_managed_identity))
-        .route("/tenants/{tenant}/defaultAppManagementPolicy", put(set_default_policy).get(get_default_policy))
+        .route(
+            "/tenants/{tenant}/managedIdentities",
+            post(create_managed_identity),
+        )
+        .route(
+            "/tenants/{tenant}/defaultAppManagementPolicy",
+            put(set_default_policy).get(get_default_policy),
+        )
         .route("/appManagementPolicies", post(create_policy))
         .route("/objects/{id}/owners", post(add_owner))
         .route("/objects/{id}/appRoles", post(grant_roles))
@@ -78,7 +92,10 @@ pub(crate) fn routes() -> Router<Emulator> {
         .route("/consistency", put(set_consistency))
         .route("/throttling", put(set_throttling))
         .route("/settings", put(set_settings).get(get_settings))
-        .route("/faults", get(list_faults).post(inject_fault).delete(clear_faults))
+        .route(
+            "/faults",
+            get(list_faults).post(inject_fault).delete(clear_faults),
+        )
         .route("/faults/{id}", delete(remove_fault))
         .route("/authenticates", post(authenticates))
         .route("/audit", get(audit).delete(clear_audit))
@@ -108,15 +125,27 @@ async fn create_tenant(State(em): State<Emulator>, body: Bytes) -> ApiResult {
     ok(em.create_tenant(parse::<TenantSpec>(&body)?)?)
 }
 
-async fn create_application(State(em): State<Emulator>, Path(tenant): Path<String>, body: Bytes) -> ApiResult {
+async fn create_application(
+    State(em): State<Emulator>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     ok(em.create_application(&tenant, parse::<ApplicationSpec>(&body)?)?)
 }
 
-async fn create_managed_identity(State(em): State<Emulator>, Path(tenant): Path<String>, body: Bytes) -> ApiResult {
+async fn create_managed_identity(
+    State(em): State<Emulator>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     ok(em.create_managed_identity(&tenant, parse::<ManagedIdentitySpec>(&body)?)?)
 }
 
-async fn set_default_policy(State(em): State<Emulator>, Path(tenant): Path<String>, body: Bytes) -> ApiResult {
+async fn set_default_policy(
+    State(em): State<Emulator>,
+    Path(tenant): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     em.set_tenant_app_management_policy(&tenant, parse::<TenantAppManagementPolicy>(&body)?)?;
     no_content()
 }
@@ -222,7 +251,11 @@ async fn get_settings(State(em): State<Emulator>) -> ApiResult {
 }
 
 async fn list_faults(State(em): State<Emulator>) -> ApiResult {
-    let list: Vec<Value> = em.faults().into_iter().map(|(id, rule)| json!({"id": id, "rule": rule})).collect();
+    let list: Vec<Value> = em
+        .faults()
+        .into_iter()
+        .map(|(id, rule)| json!({"id": id, "rule": rule}))
+        .collect();
     ok(list)
 }
 
@@ -236,7 +269,11 @@ async fn clear_faults(State(em): State<Emulator>) -> ApiResult {
 }
 
 async fn remove_fault(State(em): State<Emulator>, Path(id): Path<u64>) -> ApiResult {
-    if em.remove_fault(id) { no_content() } else { Err(ApiError(StatusCode::NOT_FOUND, format!("unknown fault {id}"))) }
+    if em.remove_fault(id) {
+        no_content()
+    } else {
+        Err(ApiError(StatusCode::NOT_FOUND, format!("unknown fault {id}")))
+    }
 }
 
 async fn authenticates(State(em): State<Emulator>, body: Bytes) -> ApiResult {

@@ -115,7 +115,12 @@ fn yes() -> bool {
 impl ApplicationSpec {
     /// A single-tenant application with a service principal.
     pub fn new(display_name: &str) -> Self {
-        Self { display_name: display_name.to_owned(), sign_in_audience: None, app_id: None, create_service_principal: true }
+        Self {
+            display_name: display_name.to_owned(),
+            sign_in_audience: None,
+            app_id: None,
+            create_service_principal: true,
+        }
     }
 
     /// Sets `signInAudience`.
@@ -192,12 +197,18 @@ pub struct CertificateSpec {
 impl CertificateSpec {
     /// From PEM text.
     pub fn from_pem(pem: &str) -> Self {
-        Self { pem: Some(pem.to_owned()), ..Default::default() }
+        Self {
+            pem: Some(pem.to_owned()),
+            ..Default::default()
+        }
     }
 
     /// From DER bytes.
     pub fn from_der(der: &[u8]) -> Self {
-        Self { der_base64: Some(STANDARD.encode(der)), ..Default::default() }
+        Self {
+            der_base64: Some(STANDARD.encode(der)),
+            ..Default::default()
+        }
     }
 }
 
@@ -329,25 +340,40 @@ impl Default for Settings {
 }
 
 fn new_guid(state: &mut State) -> String {
-    uuid::Builder::from_random_bytes(state.rng.random()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(state.rng.random())
+        .into_uuid()
+        .to_string()
 }
 
 fn tenant_id(state: &State, tenant: &str) -> Result<String, AdminError> {
-    state.dir.tenant(tenant).map(|t| t.id.clone()).ok_or_else(|| AdminError::UnknownTenant(tenant.to_owned()))
+    state
+        .dir
+        .tenant(tenant)
+        .map(|t| t.id.clone())
+        .ok_or_else(|| AdminError::UnknownTenant(tenant.to_owned()))
 }
 
 fn object_mut<'a>(state: &'a mut State, id: &str) -> Result<&'a mut DirObject, AdminError> {
-    state.dir.resolve_mut(id).ok_or_else(|| AdminError::UnknownObject(id.to_owned()))
+    state
+        .dir
+        .resolve_mut(id)
+        .ok_or_else(|| AdminError::UnknownObject(id.to_owned()))
 }
 
 /// Extracts DER from a PEM certificate.
 fn pem_to_der(text: &str) -> Result<Vec<u8>, AdminError> {
     let begin = "-----BEGIN CERTIFICATE-----";
-    let start = text.find(begin).ok_or_else(|| AdminError::InvalidCertificate("no CERTIFICATE PEM block".into()))?;
+    let start = text
+        .find(begin)
+        .ok_or_else(|| AdminError::InvalidCertificate("no CERTIFICATE PEM block".into()))?;
     let rest = &text[start + begin.len()..];
-    let end = rest.find("-----END CERTIFICATE-----").ok_or_else(|| AdminError::InvalidCertificate("unterminated PEM block".into()))?;
+    let end = rest
+        .find("-----END CERTIFICATE-----")
+        .ok_or_else(|| AdminError::InvalidCertificate("unterminated PEM block".into()))?;
     let body: String = rest[..end].chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD.decode(body).map_err(|e| AdminError::InvalidCertificate(e.to_string()))
+    STANDARD
+        .decode(body)
+        .map_err(|e| AdminError::InvalidCertificate(e.to_string()))
 }
 
 impl Emulator {
@@ -370,12 +396,19 @@ impl Emulator {
                 default_policy: TenantAppManagementPolicy::default(),
             },
         );
-        Ok(CreatedTenant { id, domains: spec.domains })
+        Ok(CreatedTenant {
+            id,
+            domains: spec.domains,
+        })
     }
 
     /// Creates an application registration (and by default its service principal) in a tenant.
     /// Under a configured read lag, Graph reads answer 404 for it until the lag has passed.
-    pub fn create_application(&self, tenant: &str, spec: ApplicationSpec) -> Result<CreatedApplication, AdminError> {
+    pub fn create_application(
+        &self,
+        tenant: &str,
+        spec: ApplicationSpec,
+    ) -> Result<CreatedApplication, AdminError> {
         let now = self.now();
         let mut state = self.lock();
         let tenant_id = tenant_id(&state, tenant)?;
@@ -383,7 +416,12 @@ impl Emulator {
             Some(id) => id,
             None => new_guid(&mut state),
         };
-        if state.dir.objects.values().any(|o| o.app_id.eq_ignore_ascii_case(&app_id)) {
+        if state
+            .dir
+            .objects
+            .values()
+            .any(|o| o.app_id.eq_ignore_ascii_case(&app_id))
+        {
             return Err(AdminError::Duplicate(format!("application {app_id}")));
         }
         let visible_at = plus(now, state.consistency.for_app(&tenant_id, &app_id).read_lag);
@@ -417,7 +455,12 @@ impl Emulator {
         if let Some(sp) = sp {
             state.dir.objects.insert(sp.id.clone(), sp);
         }
-        Ok(CreatedApplication { object_id, app_id, service_principal_id, tenant_id })
+        Ok(CreatedApplication {
+            object_id,
+            app_id,
+            service_principal_id,
+            tenant_id,
+        })
     }
 
     /// Adds an owner (an object id, e.g. a service principal's) to an application or service
@@ -436,14 +479,19 @@ impl Emulator {
     /// the same tenant. Tokens issued afterwards carry them.
     pub fn grant_app_roles(&self, service_principal: &str, roles: &[&str]) -> Result<(), AdminError> {
         let mut state = self.lock();
-        let o = state.dir.resolve(service_principal).ok_or_else(|| AdminError::UnknownObject(service_principal.into()))?;
+        let o = state
+            .dir
+            .resolve(service_principal)
+            .ok_or_else(|| AdminError::UnknownObject(service_principal.into()))?;
         let sp_id = match o.kind {
             ObjectKind::ServicePrincipal => o.id.clone(),
             ObjectKind::Application => state
                 .dir
                 .service_principal(&o.tenant_id, &o.app_id)
                 .map(|sp| sp.id.clone())
-                .ok_or_else(|| AdminError::UnknownObject(format!("service principal of {service_principal}")))?,
+                .ok_or_else(|| {
+                    AdminError::UnknownObject(format!("service principal of {service_principal}"))
+                })?,
         };
         let sp = object_mut(&mut state, &sp_id)?;
         sp.roles.extend(roles.iter().map(|r| (*r).to_owned()));
@@ -458,10 +506,17 @@ impl Emulator {
         let generated = secret::generate(&mut state.rng);
         let key_id = new_guid(&mut state);
         let (tenant_id, app_id) = {
-            let o = state.dir.resolve(object).ok_or_else(|| AdminError::UnknownObject(object.into()))?;
+            let o = state
+                .dir
+                .resolve(object)
+                .ok_or_else(|| AdminError::UnknownObject(object.into()))?;
             (o.tenant_id.clone(), o.app_id.clone())
         };
-        let consistency = if spec.fresh { state.consistency.for_app(&tenant_id, &app_id).clone() } else { Consistency::default() };
+        let consistency = if spec.fresh {
+            state.consistency.for_app(&tenant_id, &app_id).clone()
+        } else {
+            Consistency::default()
+        };
         let start = spec.start.unwrap_or_else(|| graph_precision(now));
         let end = match spec.end {
             Some(end) => end,
@@ -472,7 +527,9 @@ impl Emulator {
                 .map_err(|e| AdminError::Invalid(e.to_string()))?,
         };
         if end <= start {
-            return Err(AdminError::Invalid("endDateTime must be after startDateTime".into()));
+            return Err(AdminError::Invalid(
+                "endDateTime must be after startDateTime".into(),
+            ));
         }
         let o = object_mut(&mut state, object)?;
         o.passwords.push(PasswordRecord {
@@ -487,14 +544,23 @@ impl Emulator {
             readable_at: plus(now, consistency.read_lag),
             removed: None,
         });
-        Ok(SeededPassword { key_id, hint: generated.hint, start, end, secret: generated.value })
+        Ok(SeededPassword {
+            key_id,
+            hint: generated.hint,
+            start,
+            end,
+            secret: generated.value,
+        })
     }
 
     /// Every password credential on an object (application by object id or client id, or
     /// service principal by object id), including removed ones, with consistency timestamps.
     pub fn credentials(&self, object: &str) -> Result<Vec<PasswordCredentialState>, AdminError> {
         let state = self.lock();
-        let o = state.dir.resolve(object).ok_or_else(|| AdminError::UnknownObject(object.into()))?;
+        let o = state
+            .dir
+            .resolve(object)
+            .ok_or_else(|| AdminError::UnknownObject(object.into()))?;
         let holder = match o.kind {
             ObjectKind::Application => "application",
             ObjectKind::ServicePrincipal => "servicePrincipal",
@@ -518,10 +584,16 @@ impl Emulator {
     }
 
     /// Registers a certificate (its public key) on an application or service principal.
-    pub fn register_certificate(&self, object: &str, spec: CertificateSpec) -> Result<RegisteredCertificate, AdminError> {
+    pub fn register_certificate(
+        &self,
+        object: &str,
+        spec: CertificateSpec,
+    ) -> Result<RegisteredCertificate, AdminError> {
         let der = match (&spec.pem, &spec.der_base64) {
             (Some(p), _) => pem_to_der(p)?,
-            (None, Some(b)) => STANDARD.decode(b.trim()).map_err(|e| AdminError::InvalidCertificate(e.to_string()))?,
+            (None, Some(b)) => STANDARD
+                .decode(b.trim())
+                .map_err(|e| AdminError::InvalidCertificate(e.to_string()))?,
             (None, None) => return Err(AdminError::InvalidCertificate("give pem or derBase64".into())),
         };
         let key = DecodingKey::from_rsa_pem(pem("CERTIFICATE", &der).as_bytes())
@@ -538,7 +610,9 @@ impl Emulator {
         let mut state = self.lock();
         let key_id = new_guid(&mut state);
         let start = spec.start.unwrap_or_else(|| graph_precision(now));
-        let end = spec.end.unwrap_or_else(|| plus(start, Duration::from_secs(365 * 86_400)));
+        let end = spec
+            .end
+            .unwrap_or_else(|| plus(start, Duration::from_secs(365 * 86_400)));
         let o = object_mut(&mut state, object)?;
         o.certificates.push(CertificateRecord {
             key_id: key_id.clone(),
@@ -558,14 +632,23 @@ impl Emulator {
     }
 
     /// Adds a federated identity credential to an application.
-    pub fn add_federated_credential(&self, application: &str, spec: FederatedCredentialSpec) -> Result<(), AdminError> {
+    pub fn add_federated_credential(
+        &self,
+        application: &str,
+        spec: FederatedCredentialSpec,
+    ) -> Result<(), AdminError> {
         let mut state = self.lock();
         let o = object_mut(&mut state, application)?;
         if o.kind != ObjectKind::Application {
-            return Err(AdminError::Invalid("federated identity credentials live on applications".into()));
+            return Err(AdminError::Invalid(
+                "federated identity credentials live on applications".into(),
+            ));
         }
         if o.federated.iter().any(|f| f.name == spec.name) {
-            return Err(AdminError::Duplicate(format!("federated identity credential {}", spec.name)));
+            return Err(AdminError::Duplicate(format!(
+                "federated identity credential {}",
+                spec.name
+            )));
         }
         if spec.audiences.is_empty() {
             return Err(AdminError::Invalid("audiences must not be empty".into()));
@@ -582,17 +665,28 @@ impl Emulator {
     /// Trusts an external issuer (exact `iss` string) with its JWKS document
     /// (`{"keys":[…]}`), as Entra would fetch it through OIDC discovery.
     pub fn trust_issuer(&self, issuer: &str, jwks: serde_json::Value) -> Result<(), AdminError> {
-        let jwks: JwkSet = serde_json::from_value(jwks).map_err(|e| AdminError::InvalidJwks(e.to_string()))?;
+        let jwks: JwkSet =
+            serde_json::from_value(jwks).map_err(|e| AdminError::InvalidJwks(e.to_string()))?;
         if let Some(bad) = jwks.keys.iter().find(|k| DecodingKey::from_jwk(k).is_err()) {
-            return Err(AdminError::InvalidJwks(format!("unusable key {:?}", bad.common.key_id)));
+            return Err(AdminError::InvalidJwks(format!(
+                "unusable key {:?}",
+                bad.common.key_id
+            )));
         }
-        self.lock().dir.trusted_issuers.insert(issuer.to_owned(), TrustedIssuer { jwks });
+        self.lock()
+            .dir
+            .trusted_issuers
+            .insert(issuer.to_owned(), TrustedIssuer { jwks });
         Ok(())
     }
 
     /// Creates a managed identity (a service principal of type `ManagedIdentity`) that IMDS
     /// issues tokens for.
-    pub fn create_managed_identity(&self, tenant: &str, spec: ManagedIdentitySpec) -> Result<CreatedManagedIdentity, AdminError> {
+    pub fn create_managed_identity(
+        &self,
+        tenant: &str,
+        spec: ManagedIdentitySpec,
+    ) -> Result<CreatedManagedIdentity, AdminError> {
         let now = self.now();
         let mut state = self.lock();
         let tenant_id = tenant_id(&state, tenant)?;
@@ -600,7 +694,12 @@ impl Emulator {
             Some(c) => c,
             None => new_guid(&mut state),
         };
-        if state.dir.objects.values().any(|o| o.app_id.eq_ignore_ascii_case(&client_id)) {
+        if state
+            .dir
+            .objects
+            .values()
+            .any(|o| o.app_id.eq_ignore_ascii_case(&client_id))
+        {
             return Err(AdminError::Duplicate(format!("client {client_id}")));
         }
         let object_id = new_guid(&mut state);
@@ -635,7 +734,11 @@ impl Emulator {
     }
 
     /// Replaces a tenant's default app management policy.
-    pub fn set_tenant_app_management_policy(&self, tenant: &str, policy: TenantAppManagementPolicy) -> Result<(), AdminError> {
+    pub fn set_tenant_app_management_policy(
+        &self,
+        tenant: &str,
+        policy: TenantAppManagementPolicy,
+    ) -> Result<(), AdminError> {
         policy::validate(&policy.application_restrictions)?;
         policy::validate(&policy.service_principal_restrictions)?;
         let mut state = self.lock();
@@ -647,13 +750,23 @@ impl Emulator {
     }
 
     /// A tenant's default app management policy.
-    pub fn tenant_app_management_policy(&self, tenant: &str) -> Result<TenantAppManagementPolicy, AdminError> {
+    pub fn tenant_app_management_policy(
+        &self,
+        tenant: &str,
+    ) -> Result<TenantAppManagementPolicy, AdminError> {
         let state = self.lock();
-        state.dir.tenant(tenant).map(|t| t.default_policy.clone()).ok_or_else(|| AdminError::UnknownTenant(tenant.into()))
+        state
+            .dir
+            .tenant(tenant)
+            .map(|t| t.default_policy.clone())
+            .ok_or_else(|| AdminError::UnknownTenant(tenant.into()))
     }
 
     /// Creates a per-object app management policy; returns its id.
-    pub fn create_app_management_policy(&self, mut policy: AppManagementPolicy) -> Result<String, AdminError> {
+    pub fn create_app_management_policy(
+        &self,
+        mut policy: AppManagementPolicy,
+    ) -> Result<String, AdminError> {
         policy::validate(&policy.restrictions)?;
         let mut state = self.lock();
         if policy.id.is_empty() {
@@ -665,7 +778,11 @@ impl Emulator {
     }
 
     /// Assigns a per-object policy to an application or service principal (`None` unassigns).
-    pub fn assign_app_management_policy(&self, object: &str, policy_id: Option<&str>) -> Result<(), AdminError> {
+    pub fn assign_app_management_policy(
+        &self,
+        object: &str,
+        policy_id: Option<&str>,
+    ) -> Result<(), AdminError> {
         let mut state = self.lock();
         if let Some(p) = policy_id
             && !state.dir.policies.contains_key(p)
@@ -678,9 +795,16 @@ impl Emulator {
 
     /// Sets the consistency behaviour of a scope. Applies to writes made afterwards (and to
     /// stale-replica rolls from now on).
-    pub fn set_consistency(&self, scope: ConsistencyScope, consistency: Consistency) -> Result<(), AdminError> {
+    pub fn set_consistency(
+        &self,
+        scope: ConsistencyScope,
+        consistency: Consistency,
+    ) -> Result<(), AdminError> {
         if !(0.0..=1.0).contains(&consistency.stale_fraction) {
-            return Err(AdminError::Invalid(format!("staleFraction {} is outside 0..=1", consistency.stale_fraction)));
+            return Err(AdminError::Invalid(format!(
+                "staleFraction {} is outside 0..=1",
+                consistency.stale_fraction
+            )));
         }
         let mut state = self.lock();
         match scope {
@@ -690,7 +814,11 @@ impl Emulator {
                 state.consistency.tenants.insert(id, consistency);
             }
             ConsistencyScope::Application(a) => {
-                let app_id = state.dir.resolve(&a).map(|o| o.app_id.clone()).ok_or(AdminError::UnknownObject(a))?;
+                let app_id = state
+                    .dir
+                    .resolve(&a)
+                    .map(|o| o.app_id.clone())
+                    .ok_or(AdminError::UnknownObject(a))?;
                 state.consistency.applications.insert(app_id, consistency);
             }
         }
@@ -737,7 +865,9 @@ impl Emulator {
     pub fn authenticates(&self, tenant: &str, client_id: &str, secret: &str) -> bool {
         let now = self.now();
         let state = self.lock();
-        let Some(tenant) = state.dir.tenant(tenant) else { return false };
+        let Some(tenant) = state.dir.tenant(tenant) else {
+            return false;
+        };
         if state.dir.service_principal(&tenant.id, client_id).is_none() {
             return false;
         }

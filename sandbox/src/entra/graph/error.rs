@@ -32,7 +32,13 @@ pub(crate) struct GraphError {
 impl GraphError {
     /// An error without details or extra headers.
     pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.to_owned(), message: message.into(), details: vec![], headers: vec![] }
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            details: vec![],
+            headers: vec![],
+        }
     }
 
     /// Adds a response header.
@@ -43,7 +49,11 @@ impl GraphError {
 
     /// Adds a `details[]` entry.
     pub(crate) fn with_detail(mut self, code: &str, message: impl Into<String>, target: &str) -> Self {
-        self.details.push(ErrorDetail { code: code.to_owned(), message: message.into(), target: target.to_owned() });
+        self.details.push(ErrorDetail {
+            code: code.to_owned(),
+            message: message.into(),
+            target: target.to_owned(),
+        });
         self
     }
 
@@ -103,7 +113,10 @@ impl RequestIds {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128)
             .map_or_else(|| request_id.clone(), str::to_owned);
-        Self { request_id, client_request_id }
+        Self {
+            request_id,
+            client_request_id,
+        }
     }
 
     /// Adds the Graph response headers.
@@ -119,7 +132,9 @@ impl RequestIds {
             "x-ms-ags-diagnostic",
             r#"{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"entra-emulator"}}"#,
         );
-        headers.entry(header::CONTENT_TYPE).or_insert(HeaderValue::from_static("application/json"));
+        headers
+            .entry(header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("application/json"));
     }
 }
 
@@ -129,9 +144,14 @@ mod tests {
 
     #[test]
     fn envelope_has_inner_error_with_date_without_timezone() {
-        let ids = RequestIds { request_id: "r".into(), client_request_id: "c".into() };
+        let ids = RequestIds {
+            request_id: "r".into(),
+            client_request_id: "c".into(),
+        };
         let now: Timestamp = "2026-10-01T08:00:03.9Z".parse().unwrap();
-        let body = GraphError::new(StatusCode::BAD_REQUEST, "X", "m").with_detail("D", "dm", "T").body(&ids, now);
+        let body = GraphError::new(StatusCode::BAD_REQUEST, "X", "m")
+            .with_detail("D", "dm", "T")
+            .body(&ids, now);
         assert_eq!(
             body,
             json!({"error": {"code": "X", "message": "m",

@@ -84,10 +84,20 @@ fn call(
     note.tenant = Some(claims.tid.clone());
     let route = path::parse(uri.path()).map_err(|e| {
         let segment = match e {
-            PathError::Version => uri.path().trim_start_matches('/').split('/').next().unwrap_or_default().to_owned(),
+            PathError::Version => uri
+                .path()
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
             PathError::Segment(s) => s,
         };
-        GraphError::new(StatusCode::BAD_REQUEST, "BadRequest", format!("Resource not found for the segment '{segment}'."))
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Resource not found for the segment '{segment}'."),
+        )
     })?;
     let kind = match &route {
         GraphRoute::Collection(k)
@@ -99,16 +109,28 @@ fn call(
     let query = query::parse(uri.query(), kind)?;
     let mut state = em.lock();
     let is_application_get = *method == Method::GET
-        && matches!(route, GraphRoute::Collection(ObjectKind::Application) | GraphRoute::Object(ObjectKind::Application, _));
+        && matches!(
+            route,
+            GraphRoute::Collection(ObjectKind::Application) | GraphRoute::Object(ObjectKind::Application, _)
+        );
     let cost = throttle::cost(method, is_application_get, query.select.is_some(), query.expand);
     match state.throttle.admit(&claims.tid, &claims.appid, cost, now) {
         Admission::Admitted { used_fraction } => {
-            extra.push((HeaderName::from_static("x-ms-resource-unit"), cost.resource_units.to_string()));
+            extra.push((
+                HeaderName::from_static("x-ms-resource-unit"),
+                cost.resource_units.to_string(),
+            ));
             if used_fraction > throttle_defaults::REPORT_THRESHOLD {
-                extra.push((HeaderName::from_static("x-ms-throttle-limit-percentage"), format!("{used_fraction:.2}")));
+                extra.push((
+                    HeaderName::from_static("x-ms-throttle-limit-percentage"),
+                    format!("{used_fraction:.2}"),
+                ));
             }
         }
-        Admission::Throttled { exceeded, retry_after_secs } => {
+        Admission::Throttled {
+            exceeded,
+            retry_after_secs,
+        } => {
             return Err(GraphError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 gp::THROTTLED_CODE,
@@ -117,9 +139,17 @@ fn call(
             .with_header(header::RETRY_AFTER, retry_after_secs.to_string())
             .with_header(
                 HeaderName::from_static("x-ms-throttle-scope"),
-                format!("Tenant_Application/{}/{}/{}", exceeded.kind(), claims.appid, claims.tid),
+                format!(
+                    "Tenant_Application/{}/{}/{}",
+                    exceeded.kind(),
+                    claims.appid,
+                    claims.tid
+                ),
             )
-            .with_header(HeaderName::from_static("x-ms-throttle-information"), exceeded.information()));
+            .with_header(
+                HeaderName::from_static("x-ms-throttle-information"),
+                exceeded.information(),
+            ));
         }
     }
     let graph_root = graph_resource;
@@ -130,7 +160,11 @@ fn call(
             for o in state.dir.list(&claims.tid, kind).filter(|o| o.visible(now)) {
                 let rendered = render::object(o, &publisher_domain(&state, &o.tenant_id), now);
                 if query.filter.as_ref().is_none_or(|f| f.matches(&rendered)) {
-                    value.push(Value::Object(query::select(rendered, query.select.as_deref(), kind)?));
+                    value.push(Value::Object(query::select(
+                        rendered,
+                        query.select.as_deref(),
+                        kind,
+                    )?));
                 }
             }
             let mut out = Map::new();
@@ -157,20 +191,36 @@ fn call(
             let target = visible(&state, &claims.tid, kind, &key, now)?;
             operations::authorize_write(grant, &claims.oid, target)?;
             let input = operations::parse_add_password(body)?;
-            let assigned = target.policy_id.as_ref().and_then(|id| state.dir.policies.get(id)).cloned();
-            let tenant_policy =
-                state.dir.tenants.get(&target.tenant_id).map(|t| t.default_policy.clone()).unwrap_or_default();
-            let consistency = state.consistency.for_app(&target.tenant_id, &target.app_id).clone();
+            let assigned = target
+                .policy_id
+                .as_ref()
+                .and_then(|id| state.dir.policies.get(id))
+                .cloned();
+            let tenant_policy = state
+                .dir
+                .tenants
+                .get(&target.tenant_id)
+                .map(|t| t.default_policy.clone())
+                .unwrap_or_default();
+            let consistency = state
+                .consistency
+                .for_app(&target.tenant_id, &target.app_id)
+                .clone();
             let credential_limit = state.settings.credential_limit;
             let state = &mut *state;
             let generated = secret::generate(&mut state.rng);
-            let key_id = uuid::Builder::from_random_bytes(state.rng.random()).into_uuid().to_string();
+            let key_id = uuid::Builder::from_random_bytes(state.rng.random())
+                .into_uuid()
+                .to_string();
             let rules = WriteRules {
                 policy: policy::effective(&tenant_policy, assigned.as_ref(), kind == ObjectKind::Application),
                 credential_limit,
                 consistency: &consistency,
             };
-            let target = state.dir.find_mut(&claims.tid, kind, &key).ok_or_else(|| not_found(&key))?;
+            let target = state
+                .dir
+                .find_mut(&claims.tid, kind, &key)
+                .ok_or_else(|| not_found(&key))?;
             let record = operations::add_password(target, input, rules, now, &generated, key_id)?;
             note.key_id = Some(record.key_id.clone());
             let mut out = render::password(&record, Some(generated.value.expose_secret()));
@@ -186,23 +236,39 @@ fn call(
             operations::authorize_write(grant, &claims.oid, target)?;
             let key_id = operations::parse_remove_password(body)?;
             note.key_id = Some(key_id.clone());
-            let consistency = state.consistency.for_app(&target.tenant_id, &target.app_id).clone();
-            let target = state.dir.find_mut(&claims.tid, kind, &key).ok_or_else(|| not_found(&key))?;
+            let consistency = state
+                .consistency
+                .for_app(&target.tenant_id, &target.app_id)
+                .clone();
+            let target = state
+                .dir
+                .find_mut(&claims.tid, kind, &key)
+                .ok_or_else(|| not_found(&key))?;
             operations::remove_password(target, &key_id, &consistency, now)?;
             Ok(Success::NoContent)
         }
         (Method::GET, GraphRoute::DefaultAppManagementPolicy) => {
             operations::authorize_policy(&claims.roles, false)?;
-            let policy = state.dir.tenants.get(&claims.tid).map(|t| t.default_policy.clone()).unwrap_or_default();
+            let policy = state
+                .dir
+                .tenants
+                .get(&claims.tid)
+                .map(|t| t.default_policy.clone())
+                .unwrap_or_default();
             let mut out = serde_json::to_value(&policy).unwrap_or_default();
-            out["@odata.context"] = format!("{graph_root}/v1.0/$metadata#policies/defaultAppManagementPolicy/$entity").into();
+            out["@odata.context"] =
+                format!("{graph_root}/v1.0/$metadata#policies/defaultAppManagementPolicy/$entity").into();
             out["id"] = DEFAULT_POLICY_ID.into();
             out["displayName"] = "Default app management tenant policy".into();
             Ok(Success::Json(out))
         }
         (Method::PATCH, GraphRoute::DefaultAppManagementPolicy) => {
             operations::authorize_policy(&claims.roles, true)?;
-            let tenant = state.dir.tenants.get_mut(&claims.tid).ok_or_else(|| not_found(&ObjectKey::Id(claims.tid.clone())))?;
+            let tenant = state
+                .dir
+                .tenants
+                .get_mut(&claims.tid)
+                .ok_or_else(|| not_found(&ObjectKey::Id(claims.tid.clone())))?;
             tenant.default_policy = patch_policy(&tenant.default_policy, body)?;
             Ok(Success::NoContent)
         }
@@ -215,7 +281,11 @@ fn call(
 }
 
 fn not_found(key: &ObjectKey) -> GraphError {
-    GraphError::new(StatusCode::NOT_FOUND, gp::NOT_FOUND_CODE, gp::not_found_message(key.as_str()))
+    GraphError::new(
+        StatusCode::NOT_FOUND,
+        gp::NOT_FOUND_CODE,
+        gp::not_found_message(key.as_str()),
+    )
 }
 
 fn visible<'a>(
@@ -225,7 +295,11 @@ fn visible<'a>(
     key: &ObjectKey,
     now: Timestamp,
 ) -> Result<&'a super::directory::DirObject, GraphError> {
-    state.dir.find(tenant_id, kind, key).filter(|o| o.visible(now)).ok_or_else(|| not_found(key))
+    state
+        .dir
+        .find(tenant_id, kind, key)
+        .filter(|o| o.visible(now))
+        .ok_or_else(|| not_found(key))
 }
 
 fn publisher_domain(state: &EmState, tenant_id: &str) -> String {
@@ -245,12 +319,16 @@ fn patch_policy(
     let patch: Map<String, Value> = serde_json::from_slice(body).map_err(|_| operations::bad_json())?;
     let mut merged = serde_json::to_value(current).unwrap_or_default();
     for (k, v) in patch {
-        if matches!(k.as_str(), "isEnabled" | "applicationRestrictions" | "servicePrincipalRestrictions") {
+        if matches!(
+            k.as_str(),
+            "isEnabled" | "applicationRestrictions" | "servicePrincipalRestrictions"
+        ) {
             merged[k] = v;
         }
     }
     let bad = |m: String| GraphError::new(StatusCode::BAD_REQUEST, gp::BAD_REQUEST_CODE, m);
-    let policy: policy::TenantAppManagementPolicy = serde_json::from_value(merged).map_err(|e| bad(e.to_string()))?;
+    let policy: policy::TenantAppManagementPolicy =
+        serde_json::from_value(merged).map_err(|e| bad(e.to_string()))?;
     policy::validate(&policy.application_restrictions).map_err(|e| bad(e.to_string()))?;
     policy::validate(&policy.service_principal_restrictions).map_err(|e| bad(e.to_string()))?;
     Ok(policy)
@@ -275,9 +353,11 @@ fn authenticate(
         .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized(gp::EMPTY_TOKEN_MESSAGE))?;
-    em.signer().verify(token, graph_resource, now).map_err(|r| match r {
-        TokenRejection::Unparseable => unauthorized(gp::UNPARSEABLE_TOKEN_MESSAGE),
-        TokenRejection::Invalid => unauthorized(gp::INVALID_TOKEN_MESSAGE),
-        TokenRejection::Expired => unauthorized(gp::EXPIRED_TOKEN_MESSAGE),
-    })
+    em.signer()
+        .verify(token, graph_resource, now)
+        .map_err(|r| match r {
+            TokenRejection::Unparseable => unauthorized(gp::UNPARSEABLE_TOKEN_MESSAGE),
+            TokenRejection::Invalid => unauthorized(gp::INVALID_TOKEN_MESSAGE),
+            TokenRejection::Expired => unauthorized(gp::EXPIRED_TOKEN_MESSAGE),
+        })
 }

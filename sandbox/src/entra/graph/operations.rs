@@ -30,7 +30,8 @@ pub(crate) const WRITE_ALL_ROLES: [&str; 2] = ["Application.ReadWrite.All", "Dir
 /// The role that allows writing owned objects only. [doc: G-addpw]
 pub(crate) const WRITE_OWNED_ROLE: &str = "Application.ReadWrite.OwnedBy";
 /// Roles that allow reading the tenant app management policy. [doc: G-tamp]
-pub(crate) const POLICY_READ_ROLES: [&str; 2] = ["Policy.Read.All", "Policy.ReadWrite.ApplicationConfiguration"];
+pub(crate) const POLICY_READ_ROLES: [&str; 2] =
+    ["Policy.Read.All", "Policy.ReadWrite.ApplicationConfiguration"];
 /// The role that allows changing it. [doc: G-tamp]
 pub(crate) const POLICY_WRITE_ROLE: &str = "Policy.ReadWrite.ApplicationConfiguration";
 
@@ -49,7 +50,11 @@ fn denied() -> GraphError {
 
 /// Whether the roles allow any read.
 pub(crate) fn authorize_read(roles: &[String]) -> Result<(), GraphError> {
-    if roles.iter().any(|r| READ_ROLES.contains(&r.as_str())) { Ok(()) } else { Err(denied()) }
+    if roles.iter().any(|r| READ_ROLES.contains(&r.as_str())) {
+        Ok(())
+    } else {
+        Err(denied())
+    }
 }
 
 /// How far the roles allow writes.
@@ -65,7 +70,11 @@ pub(crate) fn write_grant(roles: &[String]) -> Result<WriteGrant, GraphError> {
 
 /// Whether a write under `grant` by the service principal `caller_oid` may touch `target`:
 /// with OwnedBy, the caller must be among the target's owners.
-pub(crate) fn authorize_write(grant: WriteGrant, caller_oid: &str, target: &DirObject) -> Result<(), GraphError> {
+pub(crate) fn authorize_write(
+    grant: WriteGrant,
+    caller_oid: &str,
+    target: &DirObject,
+) -> Result<(), GraphError> {
     match grant {
         WriteGrant::All => Ok(()),
         WriteGrant::Owned if target.owners.iter().any(|o| o.eq_ignore_ascii_case(caller_oid)) => Ok(()),
@@ -125,7 +134,11 @@ pub(crate) fn parse_remove_password(body: &[u8]) -> Result<String, GraphError> {
     }
     let parsed: Body = serde_json::from_slice(body).map_err(|_| bad_json())?;
     let key_id = parsed.key_id.ok_or_else(|| {
-        GraphError::new(StatusCode::BAD_REQUEST, gp::BAD_REQUEST_CODE, "Missing required property 'keyId'.")
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            gp::BAD_REQUEST_CODE,
+            "Missing required property 'keyId'.",
+        )
     })?;
     uuid::Uuid::parse_str(&key_id).map_err(|_| {
         GraphError::new(
@@ -182,19 +195,32 @@ pub(crate) fn add_password(
                     gp::LIFETIME_DETAIL_TARGET,
                 )
             }
-            Violation::AdditionBlocked { policy_id } => {
-                GraphError::new(gp::ADDITION_POLICY_STATUS, v.code(), gp::addition_policy_message(policy_id))
-            }
+            Violation::AdditionBlocked { policy_id } => GraphError::new(
+                gp::ADDITION_POLICY_STATUS,
+                v.code(),
+                gp::addition_policy_message(policy_id),
+            ),
         });
     }
     let live_passwords = target.passwords.iter().filter(|p| p.live()).count();
     if protocol::PERSONAL_ACCOUNT_AUDIENCES.contains(&target.sign_in_audience.as_str())
         && live_passwords >= protocol::PERSONAL_ACCOUNT_PASSWORD_LIMIT
     {
-        return Err(GraphError::new(gp::PASSWORD_LIMIT_STATUS, gp::PASSWORD_LIMIT_CODE, gp::PASSWORD_LIMIT_MESSAGE));
+        return Err(GraphError::new(
+            gp::PASSWORD_LIMIT_STATUS,
+            gp::PASSWORD_LIMIT_CODE,
+            gp::PASSWORD_LIMIT_MESSAGE,
+        ));
     }
-    if rules.credential_limit.is_some_and(|limit| live_passwords + target.certificates.len() >= limit) {
-        return Err(GraphError::new(gp::SIZE_LIMIT_STATUS, gp::SIZE_LIMIT_CODE, gp::SIZE_LIMIT_MESSAGE));
+    if rules
+        .credential_limit
+        .is_some_and(|limit| live_passwords + target.certificates.len() >= limit)
+    {
+        return Err(GraphError::new(
+            gp::SIZE_LIMIT_STATUS,
+            gp::SIZE_LIMIT_CODE,
+            gp::SIZE_LIMIT_MESSAGE,
+        ));
     }
     let record = PasswordRecord {
         key_id,
@@ -220,9 +246,16 @@ pub(crate) fn remove_password(
     consistency: &Consistency,
     now: Timestamp,
 ) -> Result<(), GraphError> {
-    let Some(record) = target.passwords.iter_mut().find(|p| p.key_id.eq_ignore_ascii_case(key_id) && p.writable(now))
+    let Some(record) = target
+        .passwords
+        .iter_mut()
+        .find(|p| p.key_id.eq_ignore_ascii_case(key_id) && p.writable(now))
     else {
-        return Err(GraphError::new(StatusCode::BAD_REQUEST, gp::BAD_REQUEST_CODE, gp::no_password_message(key_id)));
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            gp::BAD_REQUEST_CODE,
+            gp::no_password_message(key_id),
+        ));
     };
     record.removed = Some(Removal {
         at: now,
@@ -269,13 +302,28 @@ mod tests {
         }
     }
 
-    fn add(o: &mut DirObject, input: PasswordInput, rules: WriteRules<'_>, now: Timestamp) -> Result<PasswordRecord, GraphError> {
+    fn add(
+        o: &mut DirObject,
+        input: PasswordInput,
+        rules: WriteRules<'_>,
+        now: Timestamp,
+    ) -> Result<PasswordRecord, GraphError> {
         let mut rng = StdRng::seed_from_u64(3);
-        add_password(o, input, rules, now, &secret::generate(&mut rng), uuid::Uuid::new_v4().to_string())
+        add_password(
+            o,
+            input,
+            rules,
+            now,
+            &secret::generate(&mut rng),
+            uuid::Uuid::new_v4().to_string(),
+        )
     }
 
-    const NO_RULES: WriteRules<'static> =
-        WriteRules { policy: None, credential_limit: None, consistency: &CONSISTENT };
+    const NO_RULES: WriteRules<'static> = WriteRules {
+        policy: None,
+        credential_limit: None,
+        consistency: &CONSISTENT,
+    };
     static CONSISTENT: Consistency = Consistency {
         propagation_delay: Duration::ZERO,
         read_lag: Duration::ZERO,
@@ -289,14 +337,29 @@ mod tests {
         let r = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(authorize_read(&r(&["Application.Read.All"])).is_ok());
         assert!(authorize_read(&r(&["Application.ReadWrite.OwnedBy"])).is_ok());
-        assert_eq!(authorize_read(&r(&["User.Read.All"])).unwrap_err().status, StatusCode::FORBIDDEN);
-        assert_eq!(write_grant(&r(&["Application.ReadWrite.OwnedBy", "Application.ReadWrite.All"])), Ok(WriteGrant::All));
-        assert_eq!(write_grant(&r(&["Application.ReadWrite.OwnedBy"])), Ok(WriteGrant::Owned));
+        assert_eq!(
+            authorize_read(&r(&["User.Read.All"])).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            write_grant(&r(&[
+                "Application.ReadWrite.OwnedBy",
+                "Application.ReadWrite.All"
+            ])),
+            Ok(WriteGrant::All)
+        );
+        assert_eq!(
+            write_grant(&r(&["Application.ReadWrite.OwnedBy"])),
+            Ok(WriteGrant::Owned)
+        );
         assert!(write_grant(&r(&["Application.Read.All"])).is_err());
         let o = app("AzureADMyOrg");
         assert!(authorize_write(WriteGrant::Owned, "SP1", &o).is_ok());
         let err = authorize_write(WriteGrant::Owned, "sp2", &o).unwrap_err();
-        assert_eq!((err.code.as_str(), err.message.as_str()), (gp::DENIED_CODE, gp::DENIED_MESSAGE));
+        assert_eq!(
+            (err.code.as_str(), err.message.as_str()),
+            (gp::DENIED_CODE, gp::DENIED_MESSAGE)
+        );
         assert!(authorize_write(WriteGrant::All, "sp2", &o).is_ok());
     }
 
@@ -318,7 +381,12 @@ mod tests {
             end_date_time: Some(t("2026-09-01T00:00:00Z")),
             ..Default::default()
         };
-        assert_eq!(add(&mut o, input, NO_RULES, t("2026-10-01T00:00:00Z")).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            add(&mut o, input, NO_RULES, t("2026-10-01T00:00:00Z"))
+                .unwrap_err()
+                .status,
+            StatusCode::BAD_REQUEST
+        );
         assert!(o.passwords.is_empty());
     }
 
@@ -337,13 +405,19 @@ mod tests {
             },
             ..Default::default()
         };
-        let rules = WriteRules { policy: policy::effective(&tenant, None, true), ..NO_RULES };
+        let rules = WriteRules {
+            policy: policy::effective(&tenant, None, true),
+            ..NO_RULES
+        };
         let mut o = app("AzureADMyOrg");
         let err = add(&mut o, PasswordInput::default(), rules, t("2026-10-01T00:00:00Z")).unwrap_err();
         assert_eq!(err.code, "CredentialInvalidLifetimeAsPerAppPolicy");
         assert_eq!(err.details[0].code, "InvalidKeyEndDate");
         assert_eq!(err.details[0].target, "EndDate");
-        let ok = PasswordInput { end_date_time: Some(t("2027-01-01T00:00:00Z")), ..Default::default() };
+        let ok = PasswordInput {
+            end_date_time: Some(t("2027-01-01T00:00:00Z")),
+            ..Default::default()
+        };
         assert!(add(&mut o, ok, rules, t("2026-10-01T00:00:00Z")).is_ok());
     }
 
@@ -360,23 +434,47 @@ mod tests {
         assert!(add(&mut o, PasswordInput::default(), NO_RULES, now).is_ok());
 
         let mut o = app("AzureADMyOrg");
-        let rules = WriteRules { credential_limit: Some(1), ..NO_RULES };
+        let rules = WriteRules {
+            credential_limit: Some(1),
+            ..NO_RULES
+        };
         add(&mut o, PasswordInput::default(), rules, now).unwrap();
         let err = add(&mut o, PasswordInput::default(), rules, now).unwrap_err();
-        assert_eq!((err.status, err.code.as_str()), (gp::SIZE_LIMIT_STATUS, gp::SIZE_LIMIT_CODE));
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (gp::SIZE_LIMIT_STATUS, gp::SIZE_LIMIT_CODE)
+        );
     }
 
     #[test]
     fn remove_of_unknown_or_unreplicated_key_is_400() {
         let now = t("2026-10-01T00:00:00Z");
-        let lagging = Consistency { read_lag: Duration::from_secs(10), ..CONSISTENT.clone() };
+        let lagging = Consistency {
+            read_lag: Duration::from_secs(10),
+            ..CONSISTENT.clone()
+        };
         let mut o = app("AzureADMyOrg");
-        let p = add(&mut o, PasswordInput::default(), WriteRules { consistency: &lagging, ..NO_RULES }, now).unwrap();
+        let p = add(
+            &mut o,
+            PasswordInput::default(),
+            WriteRules {
+                consistency: &lagging,
+                ..NO_RULES
+            },
+            now,
+        )
+        .unwrap();
         let err = remove_password(&mut o, &p.key_id, &lagging, now).unwrap_err();
-        assert_eq!(err.message, format!("No password credential found with keyId {}.", p.key_id));
+        assert_eq!(
+            err.message,
+            format!("No password credential found with keyId {}.", p.key_id)
+        );
         let later = t("2026-10-01T00:00:10Z");
         remove_password(&mut o, &p.key_id.to_uppercase(), &lagging, later).unwrap();
-        assert!(o.passwords[0].readable(later), "a removed key still shows during the lag");
+        assert!(
+            o.passwords[0].readable(later),
+            "a removed key still shows during the lag"
+        );
         assert!(remove_password(&mut o, &p.key_id, &lagging, later).is_err());
     }
 
@@ -384,13 +482,18 @@ mod tests {
     fn bodies_parse_like_graph() {
         assert_eq!(parse_add_password(b"").unwrap(), PasswordInput::default());
         assert_eq!(parse_add_password(b"{}").unwrap(), PasswordInput::default());
-        let p = parse_add_password(br#"{"passwordCredential":{"displayName":"x","endDateTime":"2027-03-30T08:00:00Z"}}"#)
-            .unwrap();
+        let p = parse_add_password(
+            br#"{"passwordCredential":{"displayName":"x","endDateTime":"2027-03-30T08:00:00Z"}}"#,
+        )
+        .unwrap();
         assert_eq!(p.display_name.as_deref(), Some("x"));
         assert_eq!(parse_add_password(b"{").unwrap_err().code, "BadRequest");
         assert!(parse_remove_password(br#"{"keyId":"not-a-guid"}"#).is_err());
         assert!(parse_remove_password(b"{}").is_err());
         let k = "3c1f6a0e-8d2b-4f7e-9a51-0b7c2d4e6f80";
-        assert_eq!(parse_remove_password(format!(r#"{{"keyId":"{k}"}}"#).as_bytes()).unwrap(), k);
+        assert_eq!(
+            parse_remove_password(format!(r#"{{"keyId":"{k}"}}"#).as_bytes()).unwrap(),
+            k
+        );
     }
 }

@@ -114,10 +114,22 @@ mod tests {
         assert_eq!(parse("/v1.0/applications"), Ok(GraphRoute::Collection(A)));
         assert_eq!(parse("/v1.0/servicePrincipals/"), Ok(GraphRoute::Collection(S)));
         assert_eq!(parse("/v1.0/applications/x"), Ok(GraphRoute::Object(A, id("x"))));
-        assert_eq!(parse("/v1.0/applications(appId='x')"), Ok(GraphRoute::Object(A, app_id("x"))));
-        assert_eq!(parse("/v1.0/applications(appId=%27x%27)"), Ok(GraphRoute::Object(A, app_id("x"))));
-        assert_eq!(parse("/v1.0/applications('x')"), Ok(GraphRoute::Object(A, id("x"))));
-        assert_eq!(parse("/v1.0/applications/x/addPassword"), Ok(GraphRoute::AddPassword(A, id("x"))));
+        assert_eq!(
+            parse("/v1.0/applications(appId='x')"),
+            Ok(GraphRoute::Object(A, app_id("x")))
+        );
+        assert_eq!(
+            parse("/v1.0/applications(appId=%27x%27)"),
+            Ok(GraphRoute::Object(A, app_id("x")))
+        );
+        assert_eq!(
+            parse("/v1.0/applications('x')"),
+            Ok(GraphRoute::Object(A, id("x")))
+        );
+        assert_eq!(
+            parse("/v1.0/applications/x/addPassword"),
+            Ok(GraphRoute::AddPassword(A, id("x")))
+        );
         assert_eq!(
             parse("/v1.0/servicePrincipals(appId='x')/removePassword"),
             Ok(GraphRoute::RemovePassword(S, app_id("x")))
@@ -126,15 +138,27 @@ mod tests {
             parse("/v1.0/applications/x/microsoft.graph.addPassword"),
             Ok(GraphRoute::AddPassword(A, id("x")))
         );
-        assert_eq!(parse("/v1.0/policies/defaultAppManagementPolicy"), Ok(GraphRoute::DefaultAppManagementPolicy));
+        assert_eq!(
+            parse("/v1.0/policies/defaultAppManagementPolicy"),
+            Ok(GraphRoute::DefaultAppManagementPolicy)
+        );
     }
 
     #[test]
     fn rejects_what_graph_rejects() {
         assert_eq!(parse("/beta/applications"), Err(PathError::Version));
         assert_eq!(parse("/v1.0/users"), Err(PathError::Segment("users".into())));
-        assert_eq!(parse("/v1.0/applications/x/owners"), Err(PathError::Segment("owners".into())));
-        assert_eq!(parse("/v1.0/applications(foo='x')"), Err(PathError::Segment("applications(foo='x')".into())));
-        assert_eq!(parse("/v1.0/applications/x/addPassword/y"), Err(PathError::Segment("y".into())));
+        assert_eq!(
+            parse("/v1.0/applications/x/owners"),
+            Err(PathError::Segment("owners".into()))
+        );
+        assert_eq!(
+            parse("/v1.0/applications(foo='x')"),
+            Err(PathError::Segment("applications(foo='x')".into()))
+        );
+        assert_eq!(
+            parse("/v1.0/applications/x/addPassword/y"),
+            Err(PathError::Segment("y".into()))
+        );
     }
 }

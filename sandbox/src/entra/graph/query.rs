@@ -35,7 +35,13 @@ pub(crate) fn parse(raw: Option<&str>, kind: ObjectKind) -> Result<Query, GraphE
     for (name, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
             "$select" => {
-                q.select = Some(value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+                q.select = Some(
+                    value
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                );
             }
             "$filter" => q.filter = Some(parse_filter(&value, kind)?),
             "$expand" => q.expand = true,
@@ -70,14 +76,23 @@ fn parse_filter(expr: &str, kind: ObjectKind) -> Result<Filter, GraphError> {
         .and_then(|l| l.strip_suffix('\''))
         .filter(|v| !v.replace("''", "").contains('\''))
         .ok_or_else(|| unsupported(property))?;
-    Ok(Filter { property: property.to_owned(), value: value.replace("''", "'") })
+    Ok(Filter {
+        property: property.to_owned(),
+        value: value.replace("''", "'"),
+    })
 }
 
 impl Filter {
     /// Whether a rendered object matches (`appId` and `id` compare case-insensitively, as GUIDs).
     pub(crate) fn matches(&self, object: &Map<String, Value>) -> bool {
-        let Some(Value::String(actual)) = object.get(&self.property) else { return false };
-        if self.property == "displayName" { actual == &self.value } else { actual.eq_ignore_ascii_case(&self.value) }
+        let Some(Value::String(actual)) = object.get(&self.property) else {
+            return false;
+        };
+        if self.property == "displayName" {
+            actual == &self.value
+        } else {
+            actual.eq_ignore_ascii_case(&self.value)
+        }
     }
 }
 
@@ -98,7 +113,10 @@ pub(crate) fn select(
                 return Err(GraphError::new(
                     StatusCode::BAD_REQUEST,
                     BAD_REQUEST_CODE,
-                    format!("Could not find a property named '{name}' on type '{}'.", kind.type_name()),
+                    format!(
+                        "Could not find a property named '{name}' on type '{}'.",
+                        kind.type_name()
+                    ),
                 ));
             }
         }
@@ -116,9 +134,19 @@ mod tests {
 
     #[test]
     fn parses_select_filter_and_expand() {
-        let q = parse(Some("$select=id,appId&$filter=appId%20eq%20'46e6'&$expand=owners"), A).unwrap();
+        let q = parse(
+            Some("$select=id,appId&$filter=appId%20eq%20'46e6'&$expand=owners"),
+            A,
+        )
+        .unwrap();
         assert_eq!(q.select, Some(vec!["id".to_owned(), "appId".to_owned()]));
-        assert_eq!(q.filter, Some(Filter { property: "appId".into(), value: "46e6".into() }));
+        assert_eq!(
+            q.filter,
+            Some(Filter {
+                property: "appId".into(),
+                value: "46e6".into()
+            })
+        );
         assert!(q.expand);
         let q = parse(Some("%24filter=displayName+eq+'it''s'"), A).unwrap();
         assert_eq!(q.filter.unwrap().value, "it's");
@@ -126,25 +154,56 @@ mod tests {
 
     #[test]
     fn unsupported_filters_are_400() {
-        for f in ["startswith(appId,'x')", "signInAudience eq 'x'", "appId ne 'x'", "appId eq x", "appId eq 'a'b'"] {
+        for f in [
+            "startswith(appId,'x')",
+            "signInAudience eq 'x'",
+            "appId ne 'x'",
+            "appId eq x",
+            "appId eq 'a'b'",
+        ] {
             let err = parse(Some(&format!("$filter={f}")), A).unwrap_err();
-            assert_eq!((err.status, err.code.as_str()), (StatusCode::BAD_REQUEST, "Request_UnsupportedQuery"), "{f}");
+            assert_eq!(
+                (err.status, err.code.as_str()),
+                (StatusCode::BAD_REQUEST, "Request_UnsupportedQuery"),
+                "{f}"
+            );
         }
     }
 
     #[test]
     fn select_keeps_requested_properties_and_refuses_unknown_ones() {
-        let obj = json!({"id": "1", "appId": "2", "displayName": "x"}).as_object().unwrap().clone();
+        let obj = json!({"id": "1", "appId": "2", "displayName": "x"})
+            .as_object()
+            .unwrap()
+            .clone();
         let sel = vec!["appId".to_owned(), "id".to_owned()];
-        assert_eq!(Value::Object(select(obj.clone(), Some(&sel), A).unwrap()), json!({"appId": "2", "id": "1"}));
+        assert_eq!(
+            Value::Object(select(obj.clone(), Some(&sel), A).unwrap()),
+            json!({"appId": "2", "id": "1"})
+        );
         let err = select(obj, Some(&["nope".to_owned()]), A).unwrap_err();
-        assert_eq!(err.message, "Could not find a property named 'nope' on type 'microsoft.graph.application'.");
+        assert_eq!(
+            err.message,
+            "Could not find a property named 'nope' on type 'microsoft.graph.application'."
+        );
     }
 
     #[test]
     fn filter_matches_guids_case_insensitively() {
         let obj = json!({"appId": "ABC"}).as_object().unwrap().clone();
-        assert!(Filter { property: "appId".into(), value: "abc".into() }.matches(&obj));
-        assert!(!Filter { property: "id".into(), value: "abc".into() }.matches(&obj));
+        assert!(
+            Filter {
+                property: "appId".into(),
+                value: "abc".into()
+            }
+            .matches(&obj)
+        );
+        assert!(
+            !Filter {
+                property: "id".into(),
+                value: "abc".into()
+            }
+            .matches(&obj)
+        );
     }
 }

@@ -44,8 +44,12 @@ fn certificate(c: &CertificateRecord) -> Value {
 
 /// An application or service principal with its default properties, as read at `now`.
 pub(crate) fn object(o: &DirObject, publisher_domain: &str, now: Timestamp) -> Map<String, Value> {
-    let passwords: Vec<Value> =
-        o.passwords.iter().filter(|p| p.readable(now)).map(|p| Value::Object(password(p, None))).collect();
+    let passwords: Vec<Value> = o
+        .passwords
+        .iter()
+        .filter(|p| p.readable(now))
+        .map(|p| Value::Object(password(p, None)))
+        .collect();
     let keys: Vec<Value> = o.certificates.iter().map(certificate).collect();
     let v = match o.kind {
         ObjectKind::Application => json!({

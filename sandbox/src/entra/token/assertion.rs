@@ -39,7 +39,9 @@ fn unverified_claims(assertion: &str) -> Option<Value> {
 }
 
 fn decode_thumbprint(s: &str) -> Option<Vec<u8>> {
-    [&URL_SAFE_NO_PAD, &URL_SAFE, &STANDARD, &STANDARD_NO_PAD].iter().find_map(|e| e.decode(s).ok())
+    [&URL_SAFE_NO_PAD, &URL_SAFE, &STANDARD, &STANDARD_NO_PAD]
+        .iter()
+        .find_map(|e| e.decode(s).ok())
 }
 
 fn audiences(claims: &Value) -> Vec<String> {
@@ -73,7 +75,8 @@ fn check_lifetime(claims: &Value, now: Timestamp) -> Result<(), TokenError> {
     let early = nbf.is_some_and(|nbf| nbf > now_s + skew);
     if expired || early {
         let fmt = |s: Option<i64>| {
-            s.and_then(|s| Timestamp::from_second(s).ok()).map_or_else(|| "n/a".to_owned(), |t| t.to_string())
+            s.and_then(|s| Timestamp::from_second(s).ok())
+                .map_or_else(|| "n/a".to_owned(), |t| t.to_string())
         };
         return Err(TokenError::new(
             aadsts::ASSERTION_LIFETIME,
@@ -117,13 +120,23 @@ fn verify_certificate_assertion(
     now: Timestamp,
 ) -> Result<(), TokenError> {
     if !matches!(header.alg, Algorithm::RS256 | Algorithm::PS256) {
-        return Err(bad_signature("The signing algorithm is not supported; use RS256 or PS256."));
+        return Err(bad_signature(
+            "The signing algorithm is not supported; use RS256 or PS256.",
+        ));
     }
-    let presented = header.x5t_s256.as_deref().or(header.x5t.as_deref()).unwrap_or_default();
+    let presented = header
+        .x5t_s256
+        .as_deref()
+        .or(header.x5t.as_deref())
+        .unwrap_or_default();
     let wanted = decode_thumbprint(presented);
     let cert = holders.iter().flat_map(|o| o.certificates.iter()).find(|c| {
         wanted.as_deref().is_some_and(|w| {
-            if header.x5t_s256.is_some() { w == c.sha256.as_slice() } else { w == c.sha1.as_slice() }
+            if header.x5t_s256.is_some() {
+                w == c.sha256.as_slice()
+            } else {
+                w == c.sha1.as_slice()
+            }
         })
     });
     let Some(cert) = cert else {
@@ -132,25 +145,43 @@ fn verify_certificate_assertion(
         )));
     };
     if !verify_signature(assertion, &cert.key, header.alg) {
-        return Err(bad_signature("The provided signature value did not match the expected signature value."));
+        return Err(bad_signature(
+            "The provided signature value did not match the expected signature value.",
+        ));
     }
     if now < cert.start || now >= cert.end {
         return Err(bad_signature("The key used is expired."));
     }
     let norm = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
-    if !audiences(claims).iter().any(|a| token_urls.iter().any(|u| norm(u) == norm(a))) {
-        return Err(TokenError::new(aadsts::ASSERTION_WRONG_AUDIENCE, aadsts::WRONG_AUDIENCE_TEXT));
-    }
-    if !claim(claims, "iss").eq_ignore_ascii_case(client_id) || !claim(claims, "sub").eq_ignore_ascii_case(client_id)
+    if !audiences(claims)
+        .iter()
+        .any(|a| token_urls.iter().any(|u| norm(u) == norm(a)))
     {
-        return Err(TokenError::new(aadsts::ASSERTION_WRONG_CLIENT, aadsts::WRONG_CLIENT_TEXT));
+        return Err(TokenError::new(
+            aadsts::ASSERTION_WRONG_AUDIENCE,
+            aadsts::WRONG_AUDIENCE_TEXT,
+        ));
+    }
+    if !claim(claims, "iss").eq_ignore_ascii_case(client_id)
+        || !claim(claims, "sub").eq_ignore_ascii_case(client_id)
+    {
+        return Err(TokenError::new(
+            aadsts::ASSERTION_WRONG_CLIENT,
+            aadsts::WRONG_CLIENT_TEXT,
+        ));
     }
     check_lifetime(claims, now)
 }
 
 /// Algorithms accepted from external issuers (what Kubernetes and common OIDC issuers use).
-const FEDERATED_ALGORITHMS: [Algorithm; 6] =
-    [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::ES256, Algorithm::ES384];
+const FEDERATED_ALGORITHMS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
 
 fn verify_federated(
     dir: &Directory,
@@ -161,9 +192,11 @@ fn verify_federated(
     now: Timestamp,
 ) -> Result<(), TokenError> {
     let (iss, sub, aud) = (claim(claims, "iss"), claim(claims, "sub"), audiences(claims));
-    let matched = holders.iter().filter(|o| o.kind == ObjectKind::Application).flat_map(|o| o.federated.iter()).any(
-        |f| f.issuer == iss && f.subject == sub && f.audiences.iter().any(|a| aud.contains(a)),
-    );
+    let matched = holders
+        .iter()
+        .filter(|o| o.kind == ObjectKind::Application)
+        .flat_map(|o| o.federated.iter())
+        .any(|f| f.issuer == iss && f.subject == sub && f.audiences.iter().any(|a| aud.contains(a)));
     if !matched {
         return Err(TokenError::new(
             aadsts::NO_MATCHING_FEDERATION,
@@ -171,13 +204,21 @@ fn verify_federated(
         ));
     }
     let Some(trusted) = dir.trusted_issuers.get(iss) else {
-        return Err(TokenError::new(aadsts::UNTRUSTED_ISSUER, aadsts::untrusted_issuer(iss)));
+        return Err(TokenError::new(
+            aadsts::UNTRUSTED_ISSUER,
+            aadsts::untrusted_issuer(iss),
+        ));
     };
     if !FEDERATED_ALGORITHMS.contains(&header.alg) {
         return Err(bad_signature("The signing algorithm is not supported."));
     }
     let candidates: Vec<_> = match &header.kid {
-        Some(kid) => trusted.jwks.keys.iter().filter(|k| k.common.key_id.as_deref() == Some(kid)).collect(),
+        Some(kid) => trusted
+            .jwks
+            .keys
+            .iter()
+            .filter(|k| k.common.key_id.as_deref() == Some(kid))
+            .collect(),
         None => trusted.jwks.keys.iter().collect(),
     };
     let verified = candidates
@@ -185,7 +226,9 @@ fn verify_federated(
         .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
         .any(|key| verify_signature(assertion, &key, header.alg));
     if !verified {
-        return Err(bad_signature("The signature of the federated token could not be verified with the issuer's keys."));
+        return Err(bad_signature(
+            "The signature of the federated token could not be verified with the issuer's keys.",
+        ));
     }
     check_lifetime(claims, now)
 }

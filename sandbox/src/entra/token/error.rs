@@ -22,7 +22,10 @@ pub(crate) struct TokenError {
 
 impl TokenError {
     pub(crate) fn new(kind: Kind, text: impl Into<String>) -> Self {
-        Self { kind, text: text.into() }
+        Self {
+            kind,
+            text: text.into(),
+        }
     }
 
     /// The timestamp format of error bodies.
@@ -59,7 +62,10 @@ impl TokenError {
             .to_string();
         let body = self.body(now, &trace_id, &correlation_id);
         let mut response = (self.kind.status, axum::Json(body)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         response
     }
 }

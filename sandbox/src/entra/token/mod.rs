@@ -44,8 +44,14 @@ pub(crate) async fn handle(
     let mut response = match result {
         Ok(body) => {
             let mut r = axum::Json(body).into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store, no-cache"),
+            );
             r
         }
         Err(e) => e.into_response(now, &headers),
@@ -64,7 +70,10 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
     };
     Some((unescape(id), unescape(secret)))
 }
@@ -72,7 +81,9 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// The resource a client-credentials scope names, if it is this emulator's Graph.
 fn scope_resource(scope: &str, graph_resource: &str) -> Option<String> {
     let mut scopes = scope.split_whitespace();
-    let (Some(only), None) = (scopes.next(), scopes.next()) else { return None };
+    let (Some(only), None) = (scopes.next(), scopes.next()) else {
+        return None;
+    };
     let resource = only.strip_suffix("/.default")?.trim_end_matches('/');
     (resource.eq_ignore_ascii_case(graph_resource) || resource.eq_ignore_ascii_case(GRAPH_APP_ID))
         .then(|| graph_resource.to_owned())
@@ -80,8 +91,15 @@ fn scope_resource(scope: &str, graph_resource: &str) -> Option<String> {
 
 /// The audiences a certificate assertion may carry: this endpoint's URL as the client reached it
 /// (http or https, tenant by id, by any domain or as written, v2.0 or v1 path).
-fn token_urls(headers: &HeaderMap, tenant_as_written: &str, tenant_id: &str, domains: &[String]) -> Vec<String> {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return vec![] };
+fn token_urls(
+    headers: &HeaderMap,
+    tenant_as_written: &str,
+    tenant_id: &str,
+    domains: &[String],
+) -> Vec<String> {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return vec![];
+    };
     let mut tenants = vec![tenant_as_written.to_owned(), tenant_id.to_owned()];
     tenants.extend(domains.iter().cloned());
     let mut urls = Vec::new();
@@ -110,13 +128,20 @@ fn issue(
         .dir
         .tenant(tenant_name)
         .ok_or_else(|| TokenError::new(aadsts::UNKNOWN_TENANT, aadsts::unknown_tenant(tenant_name)))?;
-    let (tenant_id, domains, tenant_display) = (tenant.id.clone(), tenant.domains.clone(), tenant.display_name.clone());
+    let (tenant_id, domains, tenant_display) = (
+        tenant.id.clone(),
+        tenant.domains.clone(),
+        tenant.display_name.clone(),
+    );
     note.tenant = Some(tenant_id.clone());
     let param = |name: &str| form.get(name).filter(|v| !v.is_empty());
     let missing = |name: &str| TokenError::new(aadsts::MISSING_PARAMETER, aadsts::missing_parameter(name));
     let grant = param("grant_type").ok_or_else(|| missing("grant_type"))?;
     if grant != "client_credentials" {
-        return Err(TokenError::new(aadsts::UNSUPPORTED_GRANT, aadsts::unsupported_grant(grant)));
+        return Err(TokenError::new(
+            aadsts::UNSUPPORTED_GRANT,
+            aadsts::unsupported_grant(grant),
+        ));
     }
     let client_id = param("client_id")
         .cloned()
@@ -130,11 +155,23 @@ fn issue(
     let sp = state
         .dir
         .service_principal(&tenant_id, &client_id)
-        .ok_or_else(|| TokenError::new(aadsts::UNKNOWN_APP, aadsts::unknown_app(&client_id, &tenant_display)))?;
-    let (sp_id, app_id, roles) = (sp.id.clone(), sp.app_id.clone(), sp.roles.iter().cloned().collect::<Vec<_>>());
+        .ok_or_else(|| {
+            TokenError::new(
+                aadsts::UNKNOWN_APP,
+                aadsts::unknown_app(&client_id, &tenant_display),
+            )
+        })?;
+    let (sp_id, app_id, roles) = (
+        sp.id.clone(),
+        sp.app_id.clone(),
+        sp.roles.iter().cloned().collect::<Vec<_>>(),
+    );
     note.caller_app = Some(app_id.clone());
 
-    let secret = param("client_secret").cloned().or_else(|| basic.map(|(_, s)| s)).filter(|s| !s.is_empty());
+    let secret = param("client_secret")
+        .cloned()
+        .or_else(|| basic.map(|(_, s)| s))
+        .filter(|s| !s.is_empty());
     if let Some(secret) = secret {
         let consistency = state.consistency.for_app(&tenant_id, &app_id).clone();
         let state = &mut *state;
@@ -145,16 +182,26 @@ fn issue(
         match check_secret(&holders, &SecretFingerprint::of(&secret), now, stale) {
             SecretCheck::Valid => {}
             SecretCheck::Invalid => {
-                return Err(TokenError::new(aadsts::INVALID_SECRET, aadsts::invalid_secret(&app_id)));
+                return Err(TokenError::new(
+                    aadsts::INVALID_SECRET,
+                    aadsts::invalid_secret(&app_id),
+                ));
             }
             SecretCheck::Expired => {
-                return Err(TokenError::new(aadsts::EXPIRED_SECRET, aadsts::expired_secret(&app_id)));
+                return Err(TokenError::new(
+                    aadsts::EXPIRED_SECRET,
+                    aadsts::expired_secret(&app_id),
+                ));
             }
         }
     } else if let Some(assertion) = param("client_assertion") {
-        let assertion_type = param("client_assertion_type").ok_or_else(|| missing("client_assertion_type"))?;
+        let assertion_type =
+            param("client_assertion_type").ok_or_else(|| missing("client_assertion_type"))?;
         if assertion_type != JWT_BEARER {
-            return Err(TokenError::new(aadsts::MALFORMED_ASSERTION, aadsts::MALFORMED_ASSERTION_TEXT));
+            return Err(TokenError::new(
+                aadsts::MALFORMED_ASSERTION,
+                aadsts::MALFORMED_ASSERTION_TEXT,
+            ));
         }
         let holders = state.dir.credential_holders(&tenant_id, &app_id);
         let urls = token_urls(headers, tenant_name, &tenant_id, &domains);
@@ -164,7 +211,9 @@ fn issue(
     }
 
     let lifetime = state.settings.token_lifetime;
-    let token = mint(em, &mut state, &tenant_id, &app_id, &sp_id, roles, &resource, now, lifetime);
+    let token = mint(
+        em, &mut state, &tenant_id, &app_id, &sp_id, roles, &resource, now, lifetime,
+    );
     Ok(json!({
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs(),
@@ -213,11 +262,20 @@ mod tests {
     #[test]
     fn scope_must_be_this_graph_with_default_suffix() {
         let g = "https://graph.microsoft.com";
-        assert_eq!(scope_resource("https://graph.microsoft.com/.default", g).as_deref(), Some(g));
-        assert_eq!(scope_resource("00000003-0000-0000-c000-000000000000/.default", g).as_deref(), Some(g));
+        assert_eq!(
+            scope_resource("https://graph.microsoft.com/.default", g).as_deref(),
+            Some(g)
+        );
+        assert_eq!(
+            scope_resource("00000003-0000-0000-c000-000000000000/.default", g).as_deref(),
+            Some(g)
+        );
         assert_eq!(scope_resource("https://graph.microsoft.com/User.Read", g), None);
         assert_eq!(scope_resource("https://graph.microsoft.us/.default", g), None);
-        assert_eq!(scope_resource("https://graph.microsoft.com/.default openid", g), None);
+        assert_eq!(
+            scope_resource("https://graph.microsoft.com/.default openid", g),
+            None
+        );
     }
 
     #[test]
