@@ -81,27 +81,24 @@ async fn certificate_assertions_with_rs256_and_ps256_and_both_thumbprint_forms()
     let sha1 = URL_SAFE_NO_PAD.decode(&reg.x5t).unwrap();
     let sha256 = URL_SAFE_NO_PAD.decode(&reg.x5t_s256).unwrap();
     let claims = assertion_claims(&env, &env.token_url());
-    let cases: Vec<(Algorithm, Box<dyn FnOnce(&mut Header)>)> = vec![
-        (
-            Algorithm::PS256,
-            Box::new(|h: &mut Header| h.x5t_s256 = Some(URL_SAFE_NO_PAD.encode(&sha256))),
-        ),
-        (
-            Algorithm::RS256,
-            Box::new(|h: &mut Header| h.x5t = Some(URL_SAFE_NO_PAD.encode(&sha1))),
-        ),
+    // (algorithm, x5t, x5t#S256)
+    let cases = [
+        (Algorithm::PS256, None, Some(URL_SAFE_NO_PAD.encode(&sha256))),
+        (Algorithm::RS256, Some(URL_SAFE_NO_PAD.encode(&sha1)), None),
         // The Rust SDK sends the standard alphabet.
-        (
-            Algorithm::RS256,
-            Box::new(|h: &mut Header| h.x5t = Some(STANDARD.encode(&sha1))),
-        ),
-        (
-            Algorithm::PS256,
-            Box::new(|h: &mut Header| h.x5t_s256 = Some(STANDARD.encode(&sha256))),
-        ),
+        (Algorithm::RS256, Some(STANDARD.encode(&sha1)), None),
+        (Algorithm::PS256, None, Some(STANDARD.encode(&sha256))),
     ];
-    for (alg, thumbprint) in cases {
-        let jwt = sign(alg, thumbprint, &claims, &cert.key);
+    for (alg, x5t, x5t_s256) in cases {
+        let jwt = sign(
+            alg,
+            |h| {
+                h.x5t = x5t;
+                h.x5t_s256 = x5t_s256;
+            },
+            &claims,
+            &cert.key,
+        );
         let r = assertion_request(&env, &env.target.app_id, &jwt).await;
         assert_eq!(r.status(), 200, "{alg:?}: {}", r.text().await.unwrap());
     }
@@ -220,7 +217,7 @@ struct Issuer {
 
 fn issuer() -> Issuer {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-    let (n, e) = rsa_components(&key.public_key_raw());
+    let (n, e) = rsa_components(key.public_key_raw());
     let jwks = json!({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "k1",
         "n": URL_SAFE_NO_PAD.encode(n), "e": URL_SAFE_NO_PAD.encode(e)}]});
     Issuer {
