@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::protocol::{SECRET_LENGTH, SECRET_VERSION_MARKER};
 
-/// Characters of generated secrets. [inf: what current Entra secrets contain]
+/// Characters of generated secrets. \[inf: what current Entra secrets contain\]
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-";
 
 /// The SHA-256 of a secret: enough to recognise it, useless to recover it.

@@ -81,7 +81,11 @@ impl Emulator {
                 tokio::select! {
                     _ = &mut stopped => break,
                     accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
+                        let Ok((stream, _)) = accepted else {
+                            // NB: e.g. out of file descriptors; back off instead of spinning.
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        };
                         let router = router.clone();
                         connections.spawn(async move {
                             let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {

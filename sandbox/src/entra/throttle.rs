@@ -50,7 +50,7 @@ pub(crate) struct Cost {
     pub(crate) writes: u32,
 }
 
-/// The cost of a Graph request [doc: G-limits]: `GET applications` 2 RU, other paths 1 RU,
+/// The cost of a Graph request \[doc: G-limits\]: `GET applications` 2 RU, other paths 1 RU,
 /// `$select` −1, `$expand` +1, at least 1; POST/PATCH/DELETE also cost one write.
 pub(crate) fn cost(
     method: &http::Method,

@@ -17,7 +17,7 @@ use crate::entra::policy::{self, EffectivePolicy, Violation};
 use crate::entra::protocol::{self, graph as gp};
 use crate::entra::secret::GeneratedSecret;
 
-/// Roles that allow reading applications and service principals. [doc: G-appget-perm]
+/// Roles that allow reading applications and service principals. \[doc: G-appget-perm\]
 pub(crate) const READ_ROLES: [&str; 5] = [
     "Application.Read.All",
     "Application.ReadWrite.All",
@@ -25,14 +25,14 @@ pub(crate) const READ_ROLES: [&str; 5] = [
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
-/// Roles that allow writing any application or service principal. [doc: G-addpw]
+/// Roles that allow writing any application or service principal. \[doc: G-addpw\]
 pub(crate) const WRITE_ALL_ROLES: [&str; 2] = ["Application.ReadWrite.All", "Directory.ReadWrite.All"];
-/// The role that allows writing owned objects only. [doc: G-addpw]
+/// The role that allows writing owned objects only. \[doc: G-addpw\]
 pub(crate) const WRITE_OWNED_ROLE: &str = "Application.ReadWrite.OwnedBy";
-/// Roles that allow reading the tenant app management policy. [doc: G-tamp]
+/// Roles that allow reading the tenant app management policy. \[doc: G-tamp\]
 pub(crate) const POLICY_READ_ROLES: [&str; 2] =
     ["Policy.Read.All", "Policy.ReadWrite.ApplicationConfiguration"];
-/// The role that allows changing it. [doc: G-tamp]
+/// The role that allows changing it. \[doc: G-tamp\]
 pub(crate) const POLICY_WRITE_ROLE: &str = "Policy.ReadWrite.ApplicationConfiguration";
 
 /// How far a caller's roles reach for a write.
