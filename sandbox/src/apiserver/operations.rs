@@ -161,6 +161,19 @@ pub fn is_terminating(v: &Value) -> bool {
     meta_str(v, "deletionTimestamp").is_some()
 }
 
+/// Drops empty metadata collections, as Go's `omitempty` does when kube-apiserver re-encodes.
+fn tidy_metadata(v: &mut Value) {
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.retain(|k, val| {
+            let collection = matches!(k.as_str(), "finalizers" | "labels" | "annotations" | "ownerReferences" | "managedFields");
+            !(collection
+                && (val.is_null()
+                    || val.as_array().is_some_and(Vec::is_empty)
+                    || val.as_object().is_some_and(Map::is_empty)))
+        });
+    }
+}
+
 fn without_meta_and_status(v: &Value) -> Value {
     let mut c = v.clone();
     if let Some(m) = c.as_object_mut() {
@@ -432,6 +445,7 @@ impl Shared {
             }
         }
         defaults::apply(rt.defaulting, &mut body);
+        tidy_metadata(&mut body);
         if rt.defaulting == Defaulting::Crd {
             self.validate_crd(&body, None)?;
         }
@@ -505,6 +519,7 @@ impl Shared {
             m.insert("resourceVersion".into(), json!(old.rv.to_string()));
         }
         defaults::apply(rt.defaulting, &mut new);
+        tidy_metadata(&mut new);
         if rt.defaulting == Defaulting::Crd {
             self.validate_crd(&new, Some(&old.value))?;
         }
