@@ -612,7 +612,7 @@ impl Shared {
                 PatchType::Json => {
                     let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-                    json_patch::patch(&mut patched, &ops).map_err(|_| {
+                    apply_json_patch(&mut patched, &ops).map_err(|_| {
                         ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request", Some(Details::default()))
                     })?;
                 }
@@ -807,6 +807,21 @@ impl Shared {
         let namespace = object_namespace(rt, namespace);
         self.store.get(&rt.key(), &namespace, name).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
     }
+}
+
+/// Applies an RFC 6902 patch the way kube-apiserver (evanphx/json-patch) does. NB: there a `test`
+/// for `null` succeeds on a missing path, which kube-runtime's finalizer helper relies on
+/// (`test /metadata/finalizers == null` before adding the first finalizer).
+pub fn apply_json_patch(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), json_patch::PatchError> {
+    for op in &ops.0 {
+        if let json_patch::PatchOperation::Test(t) = op {
+            if t.value.is_null() && doc.pointer(t.path.as_str()).is_none_or(Value::is_null) {
+                continue;
+            }
+        }
+        json_patch::patch(doc, std::slice::from_ref(op))?;
+    }
+    Ok(())
 }
 
 /// Sets (or replaces by type) a condition in `status.conditions`, keeping `lastTransitionTime`
