@@ -29,22 +29,46 @@ const PENDING: &[(&str, &str)] = &[
     ("ssa-alpha-one", "SSA pending sandbox-fields"),
     ("ssa-beta-two", "SSA pending sandbox-fields"),
     ("ssa-beta-two-force", "SSA pending sandbox-fields"),
-    ("ssa-get-managed-fields", "object created by SSA (pending sandbox-fields)"),
+    (
+        "ssa-get-managed-fields",
+        "object created by SSA (pending sandbox-fields)",
+    ),
     ("cr-status-apply", "SSA pending sandbox-fields"),
     ("cr-status-apply-other-condition", "SSA pending sandbox-fields"),
-    ("cr-status-spec-change-ignored", "status content comes from the SSA cases above"),
-    ("cr-get-after-status", "status content comes from the SSA cases above"),
-    ("cr-get-table", "rows reflect the SSA status writes above (and w6 needs pruning)"),
+    (
+        "cr-status-spec-change-ignored",
+        "status content comes from the SSA cases above",
+    ),
+    (
+        "cr-get-after-status",
+        "status content comes from the SSA cases above",
+    ),
+    (
+        "cr-get-table",
+        "rows reflect the SSA status writes above (and w6 needs pruning)",
+    ),
     // CRD structural schema validation and pruning: pending the sandbox-fields `schema` library.
-    ("cr-create-invalid-fields", "schema validation pending sandbox-fields"),
-    ("cr-create-missing-required", "schema validation pending sandbox-fields"),
+    (
+        "cr-create-invalid-fields",
+        "schema validation pending sandbox-fields",
+    ),
+    (
+        "cr-create-missing-required",
+        "schema validation pending sandbox-fields",
+    ),
     ("cr-create-wrong-type", "schema validation pending sandbox-fields"),
     ("cr-create-cel-violation", "CEL validation pending sandbox-fields"),
-    ("cr-create-unknown-field-default", "pruning pending sandbox-fields"),
+    (
+        "cr-create-unknown-field-default",
+        "pruning pending sandbox-fields",
+    ),
     ("cr-create-unknown-field-strict", "pruning pending sandbox-fields"),
     // Deployment status progression: pending the workload simulator (later phase).
     ("deploy-status-settled", "no controller-manager yet"),
-    ("deploy-restart-annotation", "status written by the controller-manager"),
+    (
+        "deploy-restart-annotation",
+        "status written by the controller-manager",
+    ),
     ("deploy-status-right-after-restart", "no controller-manager yet"),
     ("deploy-status-after-rollout", "no controller-manager yet"),
     // Authentication and RBAC: later phase.
@@ -125,15 +149,23 @@ fn translate_value(v: &mut Value, map: &HashMap<String, String>) {
 }
 
 fn translate_path(path: &str, map: &HashMap<String, String>) -> String {
-    let Some((base, query)) = path.split_once('?') else { return path.to_string() };
+    let Some((base, query)) = path.split_once('?') else {
+        return path.to_string();
+    };
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| {
             let v = v.to_string();
-            let v = if k == "resourceVersion" || k == "continue" { map.get(&v).cloned().unwrap_or(v) } else { v };
+            let v = if k == "resourceVersion" || k == "continue" {
+                map.get(&v).cloned().unwrap_or(v)
+            } else {
+                v
+            };
             (k.to_string(), v)
         })
         .collect();
-    let q = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
     format!("{base}?{q}")
 }
 
@@ -152,7 +184,10 @@ async fn send(server: &ApiServer, case: &Value, map: &HashMap<String, String>) -
         builder = builder.header("content-type", ct);
     }
     if case["case"] == "cr-get-table" {
-        builder = builder.header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json");
+        builder = builder.header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        );
     }
     let body = match &req["body"] {
         Value::Null => Body::empty(),
@@ -163,23 +198,41 @@ async fn send(server: &ApiServer, case: &Value, map: &HashMap<String, String>) -
             Body::from(serde_json::to_vec(&b).unwrap())
         }
     };
-    let resp = server.router().oneshot(builder.body(body).unwrap()).await.unwrap();
+    let resp = server
+        .router()
+        .oneshot(builder.body(body).unwrap())
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
-    let warning = resp.headers().get("warning").map(|w| w.to_str().unwrap().to_string());
+    let warning = resp
+        .headers()
+        .get("warning")
+        .map(|w| w.to_str().unwrap().to_string());
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     let body = if path.contains("watch=true") {
-        let events: Vec<Value> =
-            bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        let events: Vec<Value> = bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
         json!(events)
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
     };
-    Answer { status, warning, body }
+    Answer {
+        status,
+        warning,
+        body,
+    }
 }
 
 fn mismatch(case: &Value, answer: &Answer) -> Option<String> {
     let resp = &case["response"];
-    let mut expected = if resp.get("events").is_some() { resp["events"].clone() } else { resp["body"].clone() };
+    let mut expected = if resp.get("events").is_some() {
+        resp["events"].clone()
+    } else {
+        resp["body"].clone()
+    };
     let mut actual = answer.body.clone();
     normalise(&mut expected);
     normalise(&mut actual);
@@ -189,7 +242,10 @@ fn mismatch(case: &Value, answer: &Answer) -> Option<String> {
     }
     let want_warning = resp["headers"]["warning"].as_str().map(String::from);
     if want_warning != answer.warning {
-        problems.push(format!("warning {:?} != recorded {want_warning:?}", answer.warning));
+        problems.push(format!(
+            "warning {:?} != recorded {want_warning:?}",
+            answer.warning
+        ));
     }
     if expected != actual {
         problems.push(format!(
@@ -204,7 +260,10 @@ fn mismatch(case: &Value, answer: &Answer) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replays_the_kube_apiserver_recording() {
     let recording = include_str!("conformance/kube-apiserver-1.36.jsonl");
-    let cases: Vec<Value> = recording.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let cases: Vec<Value> = recording
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(cases.len(), 77);
     let server = ApiServer::new();
     let mut map = HashMap::new();
@@ -224,7 +283,11 @@ async fn replays_the_kube_apiserver_recording() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let recorded = if case["response"].get("events").is_some() { &case["response"]["events"] } else { &case["response"]["body"] };
+        let recorded = if case["response"].get("events").is_some() {
+            &case["response"]["events"]
+        } else {
+            &case["response"]["body"]
+        };
         learn(recorded, &answer.body, &mut map);
         match (problem, pending) {
             (Some(p), false) => failures.push(format!("#{i} {name}: {p}")),
@@ -232,7 +295,12 @@ async fn replays_the_kube_apiserver_recording() {
             _ => {}
         }
     }
-    assert!(failures.is_empty(), "{} case(s) differ from kube-apiserver:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ from kube-apiserver:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     assert!(
         pending_that_pass.is_empty(),
         "these cases now match kube-apiserver: remove them from PENDING: {pending_that_pass:?}"

@@ -77,7 +77,11 @@ impl Kubectl {
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 
     fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -98,31 +102,54 @@ async fn kubectl_applies_waits_gets_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     ApiServer::write_kubeconfig(&kubeconfig, &handle.url(), ADMIN_TOKEN).unwrap();
-    let k = Kubectl { kubeconfig: kubeconfig.display().to_string(), home: dir.path().display().to_string() };
+    let k = Kubectl {
+        kubeconfig: kubeconfig.display().to_string(),
+        home: dir.path().display().to_string(),
+    };
 
     let out = tokio::task::spawn_blocking(move || {
         let mut transcript = String::new();
         transcript += &k.ok(&["version", "-o", "json"], None);
         transcript += &k.ok(&["apply", "-f", "-"], Some(CRD));
-        transcript += &k.ok(&["wait", "--for=condition=Established", "crd/gadgets.smoke.example.com", "--timeout=60s"], None);
+        transcript += &k.ok(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "crd/gadgets.smoke.example.com",
+                "--timeout=60s",
+            ],
+            None,
+        );
         transcript += &k.ok(&["apply", "-f", "-"], Some(GADGET));
         // Re-applying a changed manifest goes through client-side apply's JSON merge patch.
         transcript += &k.ok(&["apply", "-f", "-"], Some(&GADGET.replace("size: 3", "size: 4")));
         let yaml = k.ok(&["get", "gadget", "g1", "-o", "yaml"], None);
         assert!(yaml.contains("size: 4"), "{yaml}");
-        assert!(yaml.contains("kubectl.kubernetes.io/last-applied-configuration"), "{yaml}");
+        assert!(
+            yaml.contains("kubectl.kubernetes.io/last-applied-configuration"),
+            "{yaml}"
+        );
         let table = k.ok(&["get", "gdg"], None);
-        assert!(table.contains("SIZE") && table.contains("g1") && table.contains('4'), "{table}");
+        assert!(
+            table.contains("SIZE") && table.contains("g1") && table.contains('4'),
+            "{table}"
+        );
         let names = k.ok(&["get", "gadgets", "-l", "app=smoke", "-o", "name"], None);
         assert_eq!(names.trim(), "gadget.smoke.example.com/g1");
         // Built-ins: client-side apply computes a strategic merge patch from compiled-in types.
         let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: one\n";
         transcript += &k.ok(&["apply", "-f", "-"], Some(cm));
         transcript += &k.ok(&["apply", "-f", "-"], Some(&cm.replace("one", "two")));
-        let value = k.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.a}"], None);
+        let value = k.ok(
+            &["get", "configmap", "settings", "-o", "jsonpath={.data.a}"],
+            None,
+        );
         assert_eq!(value, "two");
         let listing = k.ok(&["get", "configmaps"], None);
-        assert!(listing.contains("NAME") && listing.contains("AGE") && listing.contains("settings"), "{listing}");
+        assert!(
+            listing.contains("NAME") && listing.contains("AGE") && listing.contains("settings"),
+            "{listing}"
+        );
         transcript += &k.ok(&["delete", "gadget", "g1"], None);
         transcript += &k.ok(&["delete", "-f", "-"], Some(CRD));
         let (found, _, err) = k.run(&["get", "crd", "gadgets.smoke.example.com"], None);
@@ -132,11 +159,20 @@ async fn kubectl_applies_waits_gets_and_deletes() {
     .await
     .unwrap();
     assert!(out.contains("v1.33"), "{out}");
-    assert!(out.contains("customresourcedefinition.apiextensions.k8s.io/gadgets.smoke.example.com created"), "{out}");
+    assert!(
+        out.contains("customresourcedefinition.apiextensions.k8s.io/gadgets.smoke.example.com created"),
+        "{out}"
+    );
     assert!(out.contains("condition met"), "{out}");
     assert!(out.contains("gadget.smoke.example.com/g1 configured"), "{out}");
     let log = server.access_log();
-    assert!(log.iter().any(|r| r.verb == "patch" && r.resource == "gadgets" && r.code == 200));
-    assert!(log.iter().any(|r| r.verb == "watch" && r.resource == "customresourcedefinitions"));
+    assert!(
+        log.iter()
+            .any(|r| r.verb == "patch" && r.resource == "gadgets" && r.code == 200)
+    );
+    assert!(
+        log.iter()
+            .any(|r| r.verb == "watch" && r.resource == "customresourcedefinitions")
+    );
     handle.shutdown().await;
 }

@@ -50,21 +50,33 @@ fn needs_finalizing(key: &ResourceKey, v: &Value) -> bool {
     if *key == namespaces_key() {
         return true;
     }
-    finalizers(v).iter().any(|f| f == FOREGROUND_FINALIZER || f == ORPHAN_FINALIZER || f == CRD_CLEANUP_FINALIZER)
+    finalizers(v)
+        .iter()
+        .any(|f| f == FOREGROUND_FINALIZER || f == ORPHAN_FINALIZER || f == CRD_CLEANUP_FINALIZER)
 }
 
 fn has_owners(v: &Value) -> bool {
-    v.pointer("/metadata/ownerReferences").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+    v.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
 }
 
 fn object_ref(key: &ResourceKey, v: &Value) -> ObjectRef {
     let (namespace, name) = key_of(v);
-    ObjectRef { key: key.clone(), namespace, name }
+    ObjectRef {
+        key: key.clone(),
+        namespace,
+        name,
+    }
 }
 
 impl Work {
     fn note(&mut self, change: &Change) {
-        let r = ObjectRef { key: change.key.clone(), namespace: change.namespace.clone(), name: change.name.clone() };
+        let r = ObjectRef {
+            key: change.key.clone(),
+            namespace: change.namespace.clone(),
+            name: change.name.clone(),
+        };
         match change.kind {
             ChangeKind::Deleted => {
                 if let Some(uid) = change.object.uid() {
@@ -102,7 +114,11 @@ pub(crate) async fn run(weak: Weak<Shared>) {
             }
             step(&shared, &mut work);
         }
-        let wait = if work.is_idle() { Duration::from_secs(5) } else { Duration::from_millis(50) };
+        let wait = if work.is_idle() {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_millis(50)
+        };
         tokio::select! {
             change = changes.recv() => match change {
                 Some(change) => work.note(&change),
@@ -153,13 +169,22 @@ fn step(shared: &Shared, work: &mut Work) {
 fn owner_uids(v: &Value) -> Vec<String> {
     v.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|r| r.get("uid")?.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("uid")?.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn delete(shared: &Shared, r: &ObjectRef, propagation: Propagation) {
-    let Some(rt) = shared.registry().any_version(&r.key) else { return };
-    let opts = DeleteOptions { propagation, ..Default::default() };
+    let Some(rt) = shared.registry().any_version(&r.key) else {
+        return;
+    };
+    let opts = DeleteOptions {
+        propagation,
+        ..Default::default()
+    };
     if let Err(e) = shared.delete(&rt, &r.namespace, &r.name, &opts) {
         tracing::debug!(error = %e, name = %r.name, "collector delete failed");
     }
@@ -167,10 +192,15 @@ fn delete(shared: &Shared, r: &ObjectRef, propagation: Propagation) {
 
 /// Rewrites an object through the normal update path (retrying later on conflict).
 fn rewrite(shared: &Shared, r: &ObjectRef, obj: &StoredObject, change: impl FnOnce(&mut Value)) {
-    let Some(rt) = shared.registry().any_version(&r.key) else { return };
+    let Some(rt) = shared.registry().any_version(&r.key) else {
+        return;
+    };
     let mut next = obj.value.clone();
     change(&mut next);
-    let opts = WriteOptions { field_manager: Some(MANAGER.into()), ..Default::default() };
+    let opts = WriteOptions {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
     if let Err(e) = shared.update(&rt, &r.namespace, &r.name, next, None, &opts) {
         tracing::debug!(error = %e, name = %r.name, "collector update failed");
     }
@@ -179,12 +209,17 @@ fn rewrite(shared: &Shared, r: &ObjectRef, obj: &StoredObject, change: impl FnOn
 /// A dependent whose owners are all gone is deleted; one that still has a live owner loses the
 /// references to the gone ones.
 fn release_dependent(shared: &Shared, r: &ObjectRef) {
-    let Some(obj) = shared.store.get(&r.key, &r.namespace, &r.name) else { return };
+    let Some(obj) = shared.store.get(&r.key, &r.namespace, &r.name) else {
+        return;
+    };
     let owners = owner_uids(&obj.value);
     if owners.is_empty() {
         return;
     }
-    let alive: Vec<&String> = owners.iter().filter(|u| shared.store.locate_uid(u).is_some()).collect();
+    let alive: Vec<&String> = owners
+        .iter()
+        .filter(|u| shared.store.locate_uid(u).is_some())
+        .collect();
     if alive.len() == owners.len() {
         return;
     }
@@ -197,7 +232,11 @@ fn release_dependent(shared: &Shared, r: &ObjectRef) {
     let alive: BTreeSet<String> = alive.into_iter().cloned().collect();
     rewrite(shared, r, &obj, |v| {
         if let Some(Value::Array(refs)) = v.pointer_mut("/metadata/ownerReferences") {
-            refs.retain(|o| o.get("uid").and_then(Value::as_str).is_some_and(|u| alive.contains(u)));
+            refs.retain(|o| {
+                o.get("uid")
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| alive.contains(u))
+            });
         }
     });
 }
@@ -212,7 +251,9 @@ fn remove_finalizer(shared: &Shared, r: &ObjectRef, obj: &StoredObject, finalize
 
 /// Advances one terminating object; `true` when nothing is left to do for it.
 fn finalize(shared: &Shared, r: &ObjectRef) -> bool {
-    let Some(obj) = shared.store.get(&r.key, &r.namespace, &r.name) else { return true };
+    let Some(obj) = shared.store.get(&r.key, &r.namespace, &r.name) else {
+        return true;
+    };
     if !needs_finalizing(&r.key, &obj.value) {
         return true;
     }
@@ -221,8 +262,16 @@ fn finalize(shared: &Shared, r: &ObjectRef) -> bool {
     }
     let fins = finalizers(&obj.value);
     if r.key == crds_key() && fins.iter().any(|f| f == CRD_CLEANUP_FINALIZER) {
-        let group = obj.value.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-        let plural = obj.value.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
+        let group = obj
+            .value
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let plural = obj
+            .value
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let key = ResourceKey::new(group, plural);
         let instances = shared.store.all(&key, None);
         if instances.is_empty() {
@@ -270,16 +319,18 @@ fn finalize(shared: &Shared, r: &ObjectRef) -> bool {
 fn finalize_namespace(shared: &Shared, r: &ObjectRef, obj: &Arc<StoredObject>) -> bool {
     let keys = shared.store.keys_with_objects_in(&r.name);
     if keys.is_empty() {
-        let result = shared.store.mutate(&r.key, "", &r.name, false, |current, _| match current {
-            Some(cur) if cur.rv == obj.rv => {
-                let mut last = cur.value.clone();
-                if let Some(spec) = last.get_mut("spec").and_then(Value::as_object_mut) {
-                    spec.insert("finalizers".into(), json!([]));
+        let result = shared
+            .store
+            .mutate(&r.key, "", &r.name, false, |current, _| match current {
+                Some(cur) if cur.rv == obj.rv => {
+                    let mut last = cur.value.clone();
+                    if let Some(spec) = last.get_mut("spec").and_then(Value::as_object_mut) {
+                        spec.insert("finalizers".into(), json!([]));
+                    }
+                    Ok(Write::Delete(Some(last)))
                 }
-                Ok(Write::Delete(Some(last)))
-            }
-            _ => Ok(Write::Unchanged),
-        });
+                _ => Ok(Write::Unchanged),
+            });
         return matches!(result, Ok(super::store::Outcome::Deleted(_)));
     }
     for key in keys {

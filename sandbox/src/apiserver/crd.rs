@@ -23,9 +23,17 @@ fn crd_key() -> ResourceKey {
 impl Shared {
     /// Checks the parts of a CRD spec the server relies on; 422 with causes otherwise.
     pub(crate) fn validate_crd(&self, crd: &Value, old: Option<&Value>) -> Result<(), ApiError> {
-        let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let s = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
-        let (group, plural, kind, scope) = (s("/spec/group"), s("/spec/names/plural"), s("/spec/names/kind"), s("/spec/scope"));
+        let (group, plural, kind, scope) = (
+            s("/spec/group"),
+            s("/spec/names/plural"),
+            s("/spec/names/kind"),
+            s("/spec/scope"),
+        );
         let mut causes = vec![];
         let required = |field: &str| Cause {
             reason: "FieldValueRequired".into(),
@@ -51,21 +59,35 @@ impl Shared {
         if scope != "Namespaced" && scope != "Cluster" {
             causes.push(Cause {
                 reason: "FieldValueNotSupported".into(),
-                message: format!("Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""),
+                message: format!(
+                    "Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""
+                ),
                 field: "spec.scope".into(),
             });
         }
-        let versions = crd.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let versions = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if versions.is_empty() {
             causes.push(Cause {
                 reason: "FieldValueInvalid".into(),
-                message: "Invalid value: \"null\": must have exactly one version marked as storage version".into(),
+                message: "Invalid value: \"null\": must have exactly one version marked as storage version"
+                    .into(),
                 field: "spec.versions".into(),
             });
-        } else if versions.iter().filter(|v| v.get("storage") == Some(&json!(true))).count() != 1 {
+        } else if versions
+            .iter()
+            .filter(|v| v.get("storage") == Some(&json!(true)))
+            .count()
+            != 1
+        {
             causes.push(Cause {
                 reason: "FieldValueInvalid".into(),
-                message: "Invalid value: \"versions\": must have exactly one version marked as storage version".into(),
+                message:
+                    "Invalid value: \"versions\": must have exactly one version marked as storage version"
+                        .into(),
                 field: "spec.versions".into(),
             });
         }
@@ -82,7 +104,13 @@ impl Shared {
         if causes.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid(CRD_QUALIFIED_KIND, CRD_GROUP, "CustomResourceDefinition", name, causes))
+            Err(ApiError::invalid(
+                CRD_QUALIFIED_KIND,
+                CRD_GROUP,
+                "CustomResourceDefinition",
+                name,
+                causes,
+            ))
         }
     }
 
@@ -91,11 +119,27 @@ impl Shared {
     pub(crate) fn establish_crd(&self, name: &str) -> Result<(), ApiError> {
         let now = self.now_string();
         let outcome = self.store.mutate(&crd_key(), "", name, false, |current, _| {
-            let Some(cur) = current else { return Ok(Write::Unchanged) };
+            let Some(cur) = current else {
+                return Ok(Write::Unchanged);
+            };
             let mut crd = cur.value.clone();
             let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
-            set_condition(&mut crd, "NamesAccepted", "True", "NoConflicts", "no conflicts found", &now);
-            set_condition(&mut crd, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted", &now);
+            set_condition(
+                &mut crd,
+                "NamesAccepted",
+                "True",
+                "NoConflicts",
+                "no conflicts found",
+                &now,
+            );
+            set_condition(
+                &mut crd,
+                "Established",
+                "True",
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+                &now,
+            );
             if let Some(st) = crd.get_mut("status").and_then(Value::as_object_mut) {
                 st.insert("acceptedNames".into(), names);
             }
@@ -109,8 +153,13 @@ impl Shared {
 
     /// Serves (or re-serves, after an update) a CRD's resource.
     pub(crate) fn register_crd(&self, crd: &Value) {
-        let Ok(types) = resources::from_crd(crd) else { return };
-        let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let Ok(types) = resources::from_crd(crd) else {
+            return;
+        };
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
         reg.remove_crd(name);
         for t in types {
@@ -120,10 +169,19 @@ impl Shared {
 
     /// Withdraws a deleted CRD's resource and drops its storage.
     pub(crate) fn unregister_crd(&self, crd: &Value) {
-        let name = crd.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let name = crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-        let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
-        self.registry.write().unwrap_or_else(|e| e.into_inner()).remove_crd(name);
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        self.registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove_crd(name);
         self.store.drop_resource(&ResourceKey::new(group, plural));
     }
 }

@@ -23,17 +23,24 @@ fn child<'a>(m: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Va
     if !m.get(key).is_some_and(Value::is_object) {
         m.insert(key.to_string(), json!({}));
     }
-    m.get_mut(key).and_then(Value::as_object_mut).expect("just inserted an object")
+    m.get_mut(key)
+        .and_then(Value::as_object_mut)
+        .expect("just inserted an object")
 }
 
 /// Folds Secret `stringData` into base64 `data` (stringData wins) and removes it.
 pub fn fold_string_data(secret: &mut Value) {
     let Some(m) = obj(secret) else { return };
-    let Some(Value::Object(string_data)) = m.remove("stringData") else { return };
+    let Some(Value::Object(string_data)) = m.remove("stringData") else {
+        return;
+    };
     let data = child(m, "data");
     for (k, v) in string_data {
         if let Value::String(s) = v {
-            data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())));
+            data.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())),
+            );
         }
     }
 }
@@ -53,7 +60,12 @@ fn default_pod_template(spec: &mut Map<String, Value>) {
                 set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
                 set_default(c, "terminationMessagePolicy", json!("File"));
                 let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
-                let tag = image.rsplit('/').next().unwrap_or("").split_once(':').map(|(_, t)| t.to_string());
+                let tag = image
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .split_once(':')
+                    .map(|(_, t)| t.to_string());
                 let policy = if image.contains('@') || tag.as_deref().is_some_and(|t| t != "latest") {
                     "IfNotPresent"
                 } else {
@@ -72,7 +84,11 @@ fn default_pod_template(spec: &mut Map<String, Value>) {
 
 /// Applies a kind's defaults to an object about to be stored.
 pub fn apply(defaulting: Defaulting, object: &mut Value) {
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let Some(m) = obj(object) else { return };
     match defaulting {
         Defaulting::None => {}
@@ -151,7 +167,11 @@ pub fn apply(defaulting: Defaulting, object: &mut Value) {
         }
         Defaulting::Crd => {
             let spec = child(m, "spec");
-            let kind = spec.get("names").and_then(|n| n.get("kind")).and_then(Value::as_str).map(String::from);
+            let kind = spec
+                .get("names")
+                .and_then(|n| n.get("kind"))
+                .and_then(Value::as_str)
+                .map(String::from);
             let names = child(spec, "names");
             if let Some(kind) = kind {
                 set_default(names, "listKind", json!(format!("{kind}List")));
@@ -198,11 +218,23 @@ mod tests {
         let mut d = json!({"metadata": {"name": "web"}, "spec": {"replicas": 2, "selector": {},
             "template": {"spec": {"containers": [{"name": "c", "image": "example"}, {"name": "d", "image": "r/x:1.0"}]}}}});
         apply(Defaulting::Deployment, &mut d);
-        assert_eq!(d["spec"]["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
         assert_eq!(d["spec"]["replicas"], 2);
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "Always");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][1]["imagePullPolicy"], "IfNotPresent");
-        assert_eq!(d["spec"]["template"]["spec"]["schedulerName"], "default-scheduler");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "Always"
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][1]["imagePullPolicy"],
+            "IfNotPresent"
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["schedulerName"],
+            "default-scheduler"
+        );
     }
 
     #[test]

@@ -12,7 +12,11 @@ use super::{GIT_VERSION, Shared};
 /// Answers a discovery path, or `None` when the path is not a discovery document.
 pub fn handle(shared: &Shared, path: &str, host: Option<&str>) -> Option<Value> {
     let reg = shared.registry();
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     match parts.as_slice() {
         ["version"] => Some(version()),
         ["api"] => Some(json!({
@@ -30,13 +34,21 @@ pub fn handle(shared: &Shared, path: &str, host: Option<&str>) -> Option<Value> 
             v["apiVersion"] = json!("v1");
             v
         }),
-        ["apis", g, v] => reg.versions_of(g).iter().any(|x| x == v).then(|| resource_list(&reg, g, v)),
+        ["apis", g, v] => reg
+            .versions_of(g)
+            .iter()
+            .any(|x| x == v)
+            .then(|| resource_list(&reg, g, v)),
         _ => None,
     }
 }
 
 fn version() -> Value {
-    let minor = GIT_VERSION.trim_start_matches('v').split('.').nth(1).unwrap_or("33");
+    let minor = GIT_VERSION
+        .trim_start_matches('v')
+        .split('.')
+        .nth(1)
+        .unwrap_or("33");
     json!({
         "major": "1",
         "minor": minor,
@@ -66,7 +78,11 @@ fn group(reg: &Registry, g: &str) -> Option<Value> {
 }
 
 fn resource_list(reg: &Registry, g: &str, v: &str) -> Value {
-    let mut types: Vec<_> = reg.all().filter(|t| t.group == g && t.version == v).cloned().collect();
+    let mut types: Vec<_> = reg
+        .all()
+        .filter(|t| t.group == g && t.version == v)
+        .cloned()
+        .collect();
     types.sort_by(|a, b| a.plural.cmp(&b.plural));
     let mut resources = vec![];
     for t in types {
@@ -95,6 +111,10 @@ fn resource_list(reg: &Registry, g: &str, v: &str) -> Value {
             }));
         }
     }
-    let group_version = if g.is_empty() { v.to_string() } else { format!("{g}/{v}") };
+    let group_version = if g.is_empty() {
+        v.to_string()
+    } else {
+        format!("{g}/{v}")
+    };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
 }

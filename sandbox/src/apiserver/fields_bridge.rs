@@ -25,7 +25,9 @@ pub struct SchemaOutcome {
 /// annotations, pod-template annotations); lists are replaced whole instead of merged by key.
 pub fn strategic_merge_patch(_rt: &ResourceType, original: &Value, patch: &Value) -> Result<Value, ApiError> {
     if !patch.is_object() {
-        return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request was not a JSON object",
+        ));
     }
     let mut out = original.clone();
     json_patch::merge(&mut out, patch);

@@ -16,7 +16,10 @@ use base64::Engine;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::operations::{DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult, decode_object};
+use super::operations::{
+    DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult,
+    decode_object,
+};
 use super::request::RequestAttributes;
 use super::resources::ResourceType;
 use super::selectors::{self, FieldSelector, LabelSelector};
@@ -29,13 +32,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 pub(crate) fn header_value_for_token(token: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("Bearer {token}")).unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"))
+    HeaderValue::from_str(&format!("Bearer {token}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"))
 }
 
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let attrs = RequestAttributes::from_request(&req);
     let response = match authorize(&shared, &attrs) {
-        Ok(()) => route(&shared, &attrs, req).await.unwrap_or_else(IntoResponse::into_response),
+        Ok(()) => route(&shared, &attrs, req)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
         Err(e) => e.into_response(),
     };
     shared.access_log.record(&attrs, response.status().as_u16());
@@ -53,7 +59,11 @@ pub(crate) struct Query(HashMap<String, String>);
 
 impl Query {
     fn parse(q: Option<&str>) -> Self {
-        Query(url::form_urlencoded::parse(q.unwrap_or("").as_bytes()).into_owned().collect())
+        Query(
+            url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
     pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
@@ -75,7 +85,9 @@ pub(crate) enum Representation {
 }
 
 fn representation(req_accept: Option<&str>) -> Representation {
-    let Some(accept) = req_accept else { return Representation::Full };
+    let Some(accept) = req_accept else {
+        return Representation::Full;
+    };
     // The first acceptable alternative wins; kubectl lists Table first and plain JSON last.
     for alt in accept.split(',') {
         let alt = alt.trim();
@@ -85,7 +97,10 @@ fn representation(req_accept: Option<&str>) -> Representation {
         if alt.contains("as=PartialObjectMetadata") {
             return Representation::Metadata;
         }
-        if alt.starts_with("application/json") || alt.starts_with("*/*") || alt.starts_with("application/yaml") {
+        if alt.starts_with("application/json")
+            || alt.starts_with("*/*")
+            || alt.starts_with("application/yaml")
+        {
             return Representation::Full;
         }
     }
@@ -98,7 +113,8 @@ pub(crate) fn json_response(code: StatusCode, body: &Value, warnings: &[String])
 
 fn bytes_response(code: StatusCode, body: Vec<u8>, warnings: &[String]) -> Response {
     let mut resp = (code, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for w in warnings {
         let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
         if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
@@ -110,7 +126,9 @@ fn bytes_response(code: StatusCode, body: Vec<u8>, warnings: &[String]) -> Respo
 
 async fn read_body(shared: &Shared, body: Body) -> Result<bytes::Bytes, ApiError> {
     let limit = shared.options.max_body_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))
 }
 
 async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) -> Result<Response, ApiError> {
@@ -119,8 +137,14 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(ApiError::method_not_allowed());
         }
-        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(String::from);
-        return match discovery::handle(shared, &path, host.as_deref()).or_else(|| openapi::handle(shared, &path)) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(String::from);
+        return match discovery::handle(shared, &path, host.as_deref())
+            .or_else(|| openapi::handle(shared, &path))
+        {
             Some(v) => Ok(json_response(StatusCode::OK, &v, &[])),
             None => Err(ApiError::no_such_resource()),
         };
@@ -141,7 +165,11 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
         return Err(ApiError::no_such_resource());
     }
     let query = Query::parse(req.uri().query());
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let repr = representation(accept.as_deref());
     let content_type = req
         .headers()
@@ -201,7 +229,9 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
             let body = read_body(shared, req.into_body()).await?;
             let opts = delete_options(&query, &body)?;
             match shared.delete(&rt, ns, name, &opts)? {
-                DeleteResult::Pending(o) => Ok(json_response(StatusCode::OK, &shared.present(&rt, &o.value), &[])),
+                DeleteResult::Pending(o) => {
+                    Ok(json_response(StatusCode::OK, &shared.present(&rt, &o.value), &[]))
+                }
                 DeleteResult::Gone(o) => {
                     let mut d = Details::named(name, &rt.group, &rt.plural);
                     d.uid = o.uid().map(String::from);
@@ -227,13 +257,19 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
     let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
     };
-    let policy = query
-        .get("propagationPolicy")
-        .map(String::from)
-        .or_else(|| parsed.get("propagationPolicy").and_then(Value::as_str).map(String::from));
-    let orphan = query.get("orphanDependents").map(|v| v == "true").or_else(|| parsed.get("orphanDependents").and_then(Value::as_bool));
+    let policy = query.get("propagationPolicy").map(String::from).or_else(|| {
+        parsed
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(String::from)
+    });
+    let orphan = query
+        .get("orphanDependents")
+        .map(|v| v == "true")
+        .or_else(|| parsed.get("orphanDependents").and_then(Value::as_bool));
     let propagation = match (policy.as_deref(), orphan) {
         (Some("Foreground"), _) => Propagation::Foreground,
         (Some("Orphan"), _) | (None, Some(true)) => Propagation::Orphan,
@@ -245,17 +281,30 @@ fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError>
         }
     };
     let dry_run = query.get("dryRun") == Some("All")
-        || parsed.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+        || parsed
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         propagation,
-        uid: parsed.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
-        resource_version: parsed.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from),
+        uid: parsed
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from),
+        resource_version: parsed
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from),
         dry_run,
     })
 }
 
 fn render_write(shared: &Shared, rt: &ResourceType, r: WriteResult) -> Response {
-    let code = if r.created { StatusCode::CREATED } else { StatusCode::OK };
+    let code = if r.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     json_response(code, &shared.present(rt, &r.object.value), &r.warnings)
 }
 
@@ -268,17 +317,28 @@ fn render_one(shared: &Shared, rt: &ResourceType, obj: &StoredObject, repr: Repr
         Representation::Full => json_response(StatusCode::OK, &shared.present(rt, &obj.value), &[]),
         Representation::Metadata => json_response(StatusCode::OK, &partial_metadata(&obj.value), &[]),
         Representation::Table => {
-            let t = table::render(shared, rt, std::slice::from_ref(&obj.value), json!({"resourceVersion": obj.rv.to_string()}), "Metadata");
+            let t = table::render(
+                shared,
+                rt,
+                std::slice::from_ref(&obj.value),
+                json!({"resourceVersion": obj.rv.to_string()}),
+                "Metadata",
+            );
             json_response(StatusCode::OK, &t, &[])
         }
     }
 }
 
 /// The selectors of a list or watch request (400 with kube-apiserver's messages when malformed).
-pub(crate) fn parse_selectors(rt: &ResourceType, query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let labels = selectors::parse_label_selector(query.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+pub(crate) fn parse_selectors(
+    rt: &ResourceType,
+    query: &Query,
+) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let labels = selectors::parse_label_selector(query.get("labelSelector").unwrap_or(""))
+        .map_err(ApiError::bad_request)?;
     let fields =
-        selectors::parse_field_selector(query.get("fieldSelector").unwrap_or(""), |l| rt.field_path(l)).map_err(ApiError::bad_request)?;
+        selectors::parse_field_selector(query.get("fieldSelector").unwrap_or(""), |l| rt.field_path(l))
+            .map_err(ApiError::bad_request)?;
     Ok((labels, fields))
 }
 
@@ -288,21 +348,33 @@ fn encode_continue(rv: u64, start: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(token))
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     let rv = v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?;
-    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?.to_string();
+    let start = v
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .to_string();
     Ok((rv, start))
 }
 
 /// The continue-token start key of an object: `/<name>\0` inside a namespace, `/<ns>/<name>\0`
 /// across namespaces, as etcd keys relative to the listed prefix.
 fn start_key(in_namespace: bool, ns: &str, name: &str) -> String {
-    if in_namespace || ns.is_empty() { format!("/{name}\u{0}") } else { format!("/{ns}/{name}\u{0}") }
+    if in_namespace || ns.is_empty() {
+        format!("/{name}\u{0}")
+    } else {
+        format!("/{ns}/{name}\u{0}")
+    }
 }
 
 fn parse_start_key(in_namespace: bool, ns: &str, start: &str) -> (String, String) {
@@ -327,16 +399,19 @@ fn check_list_rv(shared: &Shared, rt: &ResourceType, query: &Query) -> Result<()
         }
         return Ok(());
     };
-    let rv: u64 = rv.parse().map_err(|_| {
-        ApiError::bad_request(format!("invalid resource version: {rv}"))
-    })?;
+    let rv: u64 = rv
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
     let current = shared.store.current_rv();
     match query.get("resourceVersionMatch") {
         Some("Exact") if rv != current => {
             if rv > current {
                 Err(too_large(rv, current))
             } else {
-                Err(ApiError::expired(rv, shared.store.oldest_resumable(&rt.key()).max(current)))
+                Err(ApiError::expired(
+                    rv,
+                    shared.store.oldest_resumable(&rt.key()).max(current),
+                ))
             }
         }
         Some("NotOlderThan") | None if rv > current => Err(too_large(rv, current)),
@@ -364,10 +439,19 @@ fn too_large(rv: u64, current: u64) -> ApiError {
     )
 }
 
-fn list(shared: &Shared, rt: &ResourceType, ns: &str, query: &Query, repr: Representation) -> Result<Response, ApiError> {
+fn list(
+    shared: &Shared,
+    rt: &ResourceType,
+    ns: &str,
+    query: &Query,
+    repr: Representation,
+) -> Result<Response, ApiError> {
     let (labels, fields) = parse_selectors(rt, query)?;
     check_list_rv(shared, rt, query)?;
-    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
     let in_namespace = !ns.is_empty();
     let namespace = in_namespace.then_some(ns);
     let (token_rv, after) = match query.get("continue") {
@@ -381,16 +465,34 @@ fn list(shared: &Shared, rt: &ResourceType, ns: &str, query: &Query, repr: Repre
     let page = match (fields.pinned_name(), namespace.or((!rt.namespaced).then_some(""))) {
         // A field selector on the name with a known namespace is a direct lookup.
         (Some(name), Some(ns)) if after.is_none() => {
-            let items = shared.store.get(&rt.key(), ns, name).filter(|o| filter(&o.value)).into_iter().collect();
-            super::store::ListPage { items, rv: shared.store.current_rv(), next: None, remaining: 0 }
+            let items = shared
+                .store
+                .get(&rt.key(), ns, name)
+                .filter(|o| filter(&o.value))
+                .into_iter()
+                .collect();
+            super::store::ListPage {
+                items,
+                rv: shared.store.current_rv(),
+                next: None,
+                remaining: 0,
+            }
         }
-        _ => shared.store.list(&rt.key(), namespace, after.as_ref(), limit, filter),
+        _ => shared
+            .store
+            .list(&rt.key(), namespace, after.as_ref(), limit, filter),
     };
     let list_rv = token_rv.unwrap_or(page.rv);
     let mut list_meta = serde_json::Map::new();
     list_meta.insert("resourceVersion".into(), json!(list_rv.to_string()));
     if let Some((next_ns, next_name)) = &page.next {
-        list_meta.insert("continue".into(), json!(encode_continue(list_rv, &start_key(in_namespace, next_ns, next_name))));
+        list_meta.insert(
+            "continue".into(),
+            json!(encode_continue(
+                list_rv,
+                &start_key(in_namespace, next_ns, next_name)
+            )),
+        );
         if labels.is_empty() && fields.is_empty() {
             list_meta.insert("remainingItemCount".into(), json!(page.remaining));
         }
@@ -400,20 +502,33 @@ fn list(shared: &Shared, rt: &ResourceType, ns: &str, query: &Query, repr: Repre
         Representation::Table => {
             let values: Vec<Value> = page.items.iter().map(|o| o.value.clone()).collect();
             let include = query.get("includeObject").unwrap_or("Metadata");
-            Ok(json_response(StatusCode::OK, &table::render(shared, rt, &values, list_meta, include), &[]))
+            Ok(json_response(
+                StatusCode::OK,
+                &table::render(shared, rt, &values, list_meta, include),
+                &[],
+            ))
         }
         Representation::Metadata => {
             let items: Vec<Value> = page.items.iter().map(|o| partial_metadata(&o.value)).collect();
             let body = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "items": items});
             Ok(json_response(StatusCode::OK, &body, &[]))
         }
-        Representation::Full => Ok(bytes_response(StatusCode::OK, serialize_list(shared, rt, &list_meta, &page.items), &[])),
+        Representation::Full => Ok(bytes_response(
+            StatusCode::OK,
+            serialize_list(shared, rt, &list_meta, &page.items),
+            &[],
+        )),
     }
 }
 
 /// Serialises a list straight from the stored objects, without building a JSON tree of the list.
 /// Built-in kinds' items omit `kind`/`apiVersion`, as kube-apiserver's typed lists do.
-fn serialize_list(shared: &Shared, rt: &ResourceType, list_meta: &Value, items: &[Arc<StoredObject>]) -> Vec<u8> {
+fn serialize_list(
+    shared: &Shared,
+    rt: &ResourceType,
+    list_meta: &Value,
+    items: &[Arc<StoredObject>],
+) -> Vec<u8> {
     let _ = shared;
     let mut out = Vec::with_capacity(64 + items.len() * 512);
     out.extend_from_slice(b"{\"kind\":");
@@ -430,7 +545,9 @@ fn serialize_list(shared: &Shared, rt: &ResourceType, list_meta: &Value, items: 
         }
         out.push(b'{');
         let mut first = true;
-        let Some(map) = item.value.as_object() else { continue };
+        let Some(map) = item.value.as_object() else {
+            continue;
+        };
         for (k, v) in map {
             let v = match k.as_str() {
                 "kind" | "apiVersion" if !rt.is_custom() => continue,
@@ -460,7 +577,9 @@ fn delete_collection(
 ) -> Result<Response, ApiError> {
     let (labels, fields) = parse_selectors(rt, query)?;
     let namespace = (!ns.is_empty()).then_some(ns);
-    let page = shared.store.list(&rt.key(), namespace, None, None, |v| labels.matches(v) && fields.matches(v));
+    let page = shared.store.list(&rt.key(), namespace, None, None, |v| {
+        labels.matches(v) && fields.matches(v)
+    });
     let mut deleted = vec![];
     for item in &page.items {
         let (ins, iname) = super::store::key_of(&item.value);
@@ -471,5 +590,9 @@ fn delete_collection(
         }
     }
     let list_meta = json!({"resourceVersion": shared.store.current_rv().to_string()});
-    Ok(bytes_response(StatusCode::OK, serialize_list(shared, rt, &list_meta, &deleted), &[]))
+    Ok(bytes_response(
+        StatusCode::OK,
+        serialize_list(shared, rt, &list_meta, &deleted),
+        &[],
+    ))
 }

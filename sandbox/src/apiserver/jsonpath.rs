@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(evaluate(&v, ".spec.size"), vec![&json!(3)]);
         assert_eq!(evaluate(&v, "{.spec.tags[1]}"), vec![&json!("b")]);
         assert_eq!(evaluate(&v, ".spec.tags[*]").len(), 2);
-        assert_eq!(evaluate(&v, ".status.conditions[?(@.type==\"Ready\")].status"), vec![&json!("True")]);
+        assert_eq!(
+            evaluate(&v, ".status.conditions[?(@.type==\"Ready\")].status"),
+            vec![&json!("True")]
+        );
         assert!(evaluate(&v, ".spec.missing").is_empty());
         assert!(evaluate(&v, "spec(").is_empty());
     }

@@ -144,7 +144,10 @@ impl ApiServerBuilder {
     /// `kube-node-lease`.
     pub fn build(self) -> ApiServer {
         let shared = Arc::new(Shared {
-            store: Store::new(StoreLimits { history: self.history, watch_buffer: self.watch_buffer }),
+            store: Store::new(StoreLimits {
+                history: self.history,
+                watch_buffer: self.watch_buffer,
+            }),
             registry: RwLock::new(Registry::with_builtins()),
             access_log: AccessLog::new(self.access_log_capacity),
             collector: Mutex::new(None),
@@ -152,12 +155,23 @@ impl ApiServerBuilder {
             options: self,
         });
         let server = ApiServer { shared };
-        let ns = server.resource("", "v1", "namespaces").expect("namespaces are built in");
+        let ns = server
+            .resource("", "v1", "namespaces")
+            .expect("namespaces are built in");
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            let body =
+                serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             server
                 .shared
-                .create(&ns, "", body, &WriteOptions { field_manager: Some("kube-apiserver".into()), ..Default::default() })
+                .create(
+                    &ns,
+                    "",
+                    body,
+                    &WriteOptions {
+                        field_manager: Some("kube-apiserver".into()),
+                        ..Default::default()
+                    },
+                )
                 .expect("creating the initial namespaces cannot fail");
         }
         server.ensure_collector();
@@ -204,7 +218,9 @@ pub struct ApiServer {
 
 impl std::fmt::Debug for ApiServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiServer").field("resource_version", &self.shared.store.current_rv()).finish()
+        f.debug_struct("ApiServer")
+            .field("resource_version", &self.shared.store.current_rv())
+            .finish()
     }
 }
 
@@ -228,7 +244,9 @@ impl ApiServer {
     /// Starts the background collector (garbage collection, namespace and CRD cleanup) on the
     /// current tokio runtime if it is not running there; no-op outside a runtime.
     fn ensure_collector(&self) {
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let mut slot = self.shared.collector.lock().unwrap_or_else(|e| e.into_inner());
         if slot.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
@@ -254,7 +272,8 @@ impl ApiServer {
         let value = http::header_value_for_token(token);
         let service = tower::ServiceBuilder::new()
             .map_request(move |mut req: ::http::Request<kube::client::Body>| {
-                req.headers_mut().insert(::http::header::AUTHORIZATION, value.clone());
+                req.headers_mut()
+                    .insert(::http::header::AUTHORIZATION, value.clone());
                 req
             })
             .service(self.router());
@@ -266,7 +285,9 @@ impl ApiServer {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let router = self.router().layer(axum::Extension(watch::ServeShutdown(stop_rx.clone())));
+        let router = self
+            .router()
+            .layer(axum::Extension(watch::ServeShutdown(stop_rx.clone())));
         let mut stop = stop_rx;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router)
@@ -275,7 +296,11 @@ impl ApiServer {
                 })
                 .await;
         });
-        Ok(ServingHandle { local_addr, stop: stop_tx, task: Some(task) })
+        Ok(ServingHandle {
+            local_addr,
+            stop: stop_tx,
+            task: Some(task),
+        })
     }
 
     /// A kubeconfig for `server_url` (`http://127.0.0.1:PORT`) with a bearer token.
@@ -332,23 +357,43 @@ impl ApiServer {
 
     /// One object, as stored.
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Option<Value> {
-        self.shared.get(rt, namespace, name).ok().map(|o| self.shared.present(rt, &o.value))
+        self.shared
+            .get(rt, namespace, name)
+            .ok()
+            .map(|o| self.shared.present(rt, &o.value))
     }
 
     /// All objects of a resource (optionally in one namespace), in key order.
     pub fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<Value> {
-        self.shared.store.all(&rt.key(), namespace).iter().map(|o| self.shared.present(rt, &o.value)).collect()
+        self.shared
+            .store
+            .all(&rt.key(), namespace)
+            .iter()
+            .map(|o| self.shared.present(rt, &o.value))
+            .collect()
     }
 
     /// Creates an object as a controller would (full create semantics).
-    pub fn create(&self, rt: &ResourceType, namespace: &str, object: Value, manager: &str) -> Result<Value, ApiError> {
-        let opts = WriteOptions { field_manager: Some(manager.into()), ..Default::default() };
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        object: Value,
+        manager: &str,
+    ) -> Result<Value, ApiError> {
+        let opts = WriteOptions {
+            field_manager: Some(manager.into()),
+            ..Default::default()
+        };
         let mut object = object;
         if let Some(m) = object.as_object_mut() {
-            m.entry("apiVersion").or_insert_with(|| Value::String(rt.api_version()));
+            m.entry("apiVersion")
+                .or_insert_with(|| Value::String(rt.api_version()));
             m.entry("kind").or_insert_with(|| Value::String(rt.kind.clone()));
         }
-        self.shared.create(rt, namespace, object, &opts).map(|r| self.shared.present(rt, &r.object.value))
+        self.shared
+            .create(rt, namespace, object, &opts)
+            .map(|r| self.shared.present(rt, &r.object.value))
     }
 
     /// Read-modify-write of an object (or, with `status_only`, its status) as a controller would,
@@ -362,7 +407,10 @@ impl ApiServer {
         status_only: bool,
         mut modify: impl FnMut(&mut Value) -> bool,
     ) -> Result<Value, ApiError> {
-        let opts = WriteOptions { field_manager: Some(manager.into()), ..Default::default() };
+        let opts = WriteOptions {
+            field_manager: Some(manager.into()),
+            ..Default::default()
+        };
         loop {
             let current = self.shared.get(rt, namespace, name)?;
             let mut next = current.value.clone();
@@ -378,7 +426,13 @@ impl ApiServer {
     }
 
     /// Deletes an object as a controller would.
-    pub fn delete(&self, rt: &ResourceType, namespace: &str, name: &str, opts: &DeleteOptions) -> Result<DeleteResult, ApiError> {
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<DeleteResult, ApiError> {
         self.shared.delete(rt, namespace, name, opts)
     }
 }

@@ -18,11 +18,19 @@ use super::{GIT_VERSION, Shared};
 /// Answers an OpenAPI path, or `None`.
 pub fn handle(shared: &Shared, path: &str) -> Option<Value> {
     let reg = shared.registry();
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     match parts.as_slice() {
         ["openapi", "v3"] => Some(index(&reg)),
         ["openapi", "v3", "api", "v1"] => Some(document(&reg, "", "v1")),
-        ["openapi", "v3", "apis", g, v] => reg.versions_of(g).iter().any(|x| x == v).then(|| document(&reg, g, v)),
+        ["openapi", "v3", "apis", g, v] => reg
+            .versions_of(g)
+            .iter()
+            .any(|x| x == v)
+            .then(|| document(&reg, g, v)),
         _ => None,
     }
 }
@@ -38,25 +46,51 @@ fn index(reg: &Registry) -> Value {
     for (g, v) in gvs {
         let doc = document(reg, &g, &v);
         let hash = Sha256::digest(doc.to_string().as_bytes());
-        let hash = base64::engine::general_purpose::STANDARD.encode(&hash[..16]).replace(['+', '/', '='], "");
-        let key = if g.is_empty() { "api/v1".to_string() } else { format!("apis/{g}/{v}") };
-        paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}")}));
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(&hash[..16])
+            .replace(['+', '/', '='], "");
+        let key = if g.is_empty() {
+            "api/v1".to_string()
+        } else {
+            format!("apis/{g}/{v}")
+        };
+        paths.insert(
+            key.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={hash}")}),
+        );
     }
     json!({"paths": paths})
 }
 
 fn schema_name(t: &ResourceType) -> String {
-    let reversed: Vec<&str> = if t.group.is_empty() { vec!["core"] } else { t.group.split('.').rev().collect() };
+    let reversed: Vec<&str> = if t.group.is_empty() {
+        vec!["core"]
+    } else {
+        t.group.split('.').rev().collect()
+    };
     match t.origin {
         Origin::Custom { .. } => format!("{}.{}.{}", reversed.join("."), t.version, t.kind),
-        Origin::BuiltIn => format!("io.k8s.api.{}.{}.{}", t.group.split('.').next().filter(|s| !s.is_empty()).unwrap_or("core"), t.version, t.kind),
+        Origin::BuiltIn => format!(
+            "io.k8s.api.{}.{}.{}",
+            t.group
+                .split('.')
+                .next()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("core"),
+            t.version,
+            t.kind
+        ),
     }
 }
 
 fn document(reg: &Registry, g: &str, v: &str) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    let prefix = if g.is_empty() { format!("/api/{v}") } else { format!("/apis/{g}/{v}") };
+    let prefix = if g.is_empty() {
+        format!("/api/{v}")
+    } else {
+        format!("/apis/{g}/{v}")
+    };
     for t in reg.all().filter(|t| t.group == g && t.version == v) {
         let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
         let object_path = if t.namespaced {
@@ -73,7 +107,9 @@ fn document(reg: &Registry, g: &str, v: &str) -> Value {
             }
             _ => json!({"200": {"description": "OK"}}),
         };
-        let mut path_params = vec![json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}})];
+        let mut path_params = vec![
+            json!({"name": "name", "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}}),
+        ];
         if t.namespaced {
             path_params.push(json!({"name": "namespace", "in": "path", "required": true, "schema": {"type": "string", "uniqueItems": true}}));
         }
@@ -83,7 +119,12 @@ fn document(reg: &Registry, g: &str, v: &str) -> Value {
         };
         let mut patch = op(
             "patch",
-            vec![query("dryRun", "string"), query("fieldManager", "string"), query("fieldValidation", "string"), query("force", "boolean")],
+            vec![
+                query("dryRun", "string"),
+                query("fieldManager", "string"),
+                query("fieldValidation", "string"),
+                query("force", "boolean"),
+            ],
         );
         patch["requestBody"] = json!({"content": {
             "application/apply-patch+yaml": {"schema": {"type": "object"}},

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+use super::Shared;
 use super::defaults;
 use super::fields_bridge;
 use super::resources::{Defaulting, ResourceKey, ResourceType};
 use super::status::{ApiError, Cause, Details};
 use super::store::{Outcome, StoredObject, Write};
 use super::validation;
-use super::Shared;
 
 /// How unknown fields are treated (`fieldValidation`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,9 +115,9 @@ impl PatchType {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => {
-                Some(PatchType::Apply)
-            }
+            "application/apply-patch+yaml"
+            | "application/apply-patch+json"
+            | "application/apply-patch+cbor" => Some(PatchType::Apply),
             _ => None,
         }
     }
@@ -140,11 +140,16 @@ fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
             m.insert("metadata".into(), json!({}));
         }
     }
-    v.get_mut("metadata").and_then(Value::as_object_mut).expect("metadata is an object")
+    v.get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .expect("metadata is an object")
 }
 
 fn meta_str<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    meta(v).and_then(|m| m.get(key)).and_then(Value::as_str).filter(|s| !s.is_empty())
+    meta(v)
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// `metadata.finalizers` as strings.
@@ -165,7 +170,10 @@ pub fn is_terminating(v: &Value) -> bool {
 fn tidy_metadata(v: &mut Value) {
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.retain(|k, val| {
-            let collection = matches!(k.as_str(), "finalizers" | "labels" | "annotations" | "ownerReferences" | "managedFields");
+            let collection = matches!(
+                k.as_str(),
+                "finalizers" | "labels" | "annotations" | "ownerReferences" | "managedFields"
+            );
             !(collection
                 && (val.is_null()
                     || val.as_array().is_some_and(Vec::is_empty)
@@ -237,7 +245,13 @@ pub fn decode_object(rt: &ResourceType, body: &[u8], yaml: bool) -> Result<Value
         return Err(ApiError::bad_request(format!(
             "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }} ({})",
             rt.kind,
-            match value { Value::Array(_) => "array", Value::String(_) => "string", Value::Number(_) => "number", Value::Bool(_) => "bool", _ => "null" },
+            match value {
+                Value::Array(_) => "array",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "bool",
+                _ => "null",
+            },
             excerpt(body)
         )));
     }
@@ -249,7 +263,10 @@ fn check_kind(rt: &ResourceType, value: &Value, body: &[u8]) -> Result<(), ApiEr
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if kind.is_empty() {
-        return Err(ApiError::bad_request(format!("Object 'Kind' is missing in '{}'", String::from_utf8_lossy(body))));
+        return Err(ApiError::bad_request(format!(
+            "Object 'Kind' is missing in '{}'",
+            String::from_utf8_lossy(body)
+        )));
     }
     let (group, version) = super::resources::split_api_version(api_version);
     if kind == rt.kind && group == rt.group && !version.is_empty() {
@@ -267,18 +284,26 @@ const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 fn generate_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..5).map(|_| GENERATE_CHARS[rng.random_range(0..GENERATE_CHARS.len())] as char).collect()
+    (0..5)
+        .map(|_| GENERATE_CHARS[rng.random_range(0..GENERATE_CHARS.len())] as char)
+        .collect()
 }
 
 /// Where a write lands.
 fn object_namespace(rt: &ResourceType, namespace: &str) -> String {
-    if rt.namespaced { namespace.to_string() } else { String::new() }
+    if rt.namespaced {
+        namespace.to_string()
+    } else {
+        String::new()
+    }
 }
 
 impl Shared {
     fn storage_api_version(&self, rt: &ResourceType) -> String {
         match &rt.origin {
-            super::resources::Origin::Custom { storage_version, .. } => format!("{}/{storage_version}", rt.group),
+            super::resources::Origin::Custom { storage_version, .. } => {
+                format!("{}/{storage_version}", rt.group)
+            }
             super::resources::Origin::BuiltIn => rt.api_version(),
         }
     }
@@ -301,14 +326,21 @@ impl Shared {
         }
         if rt.defaulting == Defaulting::Secret {
             validation::check_secret_data(body).map_err(|e| {
-                ApiError::bad_request(format!("Secret in version \"v1\" cannot be handled as a Secret: {e}"))
+                ApiError::bad_request(format!(
+                    "Secret in version \"v1\" cannot be handled as a Secret: {e}"
+                ))
             })?;
             defaults::fold_string_data(body);
         }
         Ok(())
     }
 
-    fn check_namespace_accepts_writes(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<(), ApiError> {
+    fn check_namespace_accepts_writes(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
         if !rt.namespaced {
             return Ok(());
         }
@@ -351,9 +383,17 @@ impl Shared {
         let _ = name;
         match validation_mode {
             FieldValidation::Ignore => Ok(vec![]),
-            FieldValidation::Warn => Ok(outcome.pruned.iter().map(|p| format!("unknown field \"{p}\"")).collect()),
+            FieldValidation::Warn => Ok(outcome
+                .pruned
+                .iter()
+                .map(|p| format!("unknown field \"{p}\""))
+                .collect()),
             FieldValidation::Strict => {
-                let fields: Vec<String> = outcome.pruned.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+                let fields: Vec<String> = outcome
+                    .pruned
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
                 Err(ApiError::bad_request(format!(
                     "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
                     rt.kind,
@@ -391,16 +431,34 @@ impl Shared {
             } else {
                 m.remove("namespace");
             }
-            for k in ["uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"] {
+            for k in [
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "selfLink",
+            ] {
                 m.remove(k);
             }
             let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
             if name.is_empty() {
-                if let Some(prefix) = m.get("generateName").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+                if let Some(prefix) = m
+                    .get("generateName")
+                    .and_then(Value::as_str)
+                    .filter(|p| !p.is_empty())
+                {
                     let prefix = prefix.to_string();
                     let causes = validation::validate_name(&prefix, rt.name_rule, true);
                     if !causes.is_empty() {
-                        return Err(ApiError::invalid(&rt.qualified_kind(), &rt.group, &rt.kind, "", causes));
+                        return Err(ApiError::invalid(
+                            &rt.qualified_kind(),
+                            &rt.group,
+                            &rt.kind,
+                            "",
+                            causes,
+                        ));
                     }
                     m.insert("name".into(), json!(format!("{prefix}{}", generate_suffix())));
                 }
@@ -423,7 +481,13 @@ impl Shared {
         }
         let causes = validation::validate_name(&name, rt.name_rule, false);
         if !causes.is_empty() {
-            return Err(ApiError::invalid(&rt.qualified_kind(), &rt.group, &rt.kind, &name, causes));
+            return Err(ApiError::invalid(
+                &rt.qualified_kind(),
+                &rt.group,
+                &rt.kind,
+                &name,
+                causes,
+            ));
         }
         {
             let m = meta_mut(&mut body);
@@ -453,15 +517,28 @@ impl Shared {
         let warnings = self.schema_warnings(rt, &name, schema, opts.field_validation)?;
         let body = fields_bridge::track_update(rt, None, body, opts.manager(), None, &now)?;
         let key = rt.key();
-        let outcome = self.store.mutate(&key, &namespace, &name, opts.dry_run, |current, _| match current {
-            Some(_) => Err(ApiError::already_exists(&rt.group, &rt.plural, &name)),
-            None => Ok(Write::Create(body)),
-        })?;
-        let object = outcome.object().cloned().ok_or_else(|| ApiError::internal("create stored nothing"))?;
+        let outcome = self.store.mutate(
+            &key,
+            &namespace,
+            &name,
+            opts.dry_run,
+            |current, _| match current {
+                Some(_) => Err(ApiError::already_exists(&rt.group, &rt.plural, &name)),
+                None => Ok(Write::Create(body)),
+            },
+        )?;
+        let object = outcome
+            .object()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("create stored nothing"))?;
         if rt.defaulting == Defaulting::Crd && !opts.dry_run {
             self.establish_crd(&name)?;
         }
-        Ok(WriteResult { object, created: true, warnings })
+        Ok(WriteResult {
+            object,
+            created: true,
+            warnings,
+        })
     }
 
     /// The decision for replacing `old` by `new` (main resource or a subresource).
@@ -505,7 +582,15 @@ impl Shared {
         {
             let old_meta = meta(&old.value).cloned().unwrap_or_default();
             let m = meta_mut(&mut new);
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "namespace", "name"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "namespace",
+                "name",
+            ] {
                 match old_meta.get(k) {
                     Some(v) => m.insert(k.into(), v.clone()),
                     None => m.remove(k),
@@ -524,7 +609,10 @@ impl Shared {
             self.validate_crd(&new, Some(&old.value))?;
         }
         if rt.generation && without_meta_and_status(&new) != without_meta_and_status(&old.value) {
-            let g = meta(&old.value).and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
+            let g = meta(&old.value)
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         let schema = fields_bridge::process_custom_resource(rt, &mut new, Some(&old.value))?;
@@ -568,13 +656,26 @@ impl Shared {
         }
         let now = self.now_string();
         let mut warnings = vec![];
-        let outcome = self.store.mutate(&rt.key(), &namespace, name, opts.dry_run, |current, _| match current {
-            None => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
-            Some(old) => self.decide_update(rt, old, body, subresource, opts, &now, &mut warnings),
-        })?;
+        let outcome = self.store.mutate(
+            &rt.key(),
+            &namespace,
+            name,
+            opts.dry_run,
+            |current, _| match current {
+                None => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
+                Some(old) => self.decide_update(rt, old, body, subresource, opts, &now, &mut warnings),
+            },
+        )?;
         self.after_write(rt, &outcome, opts.dry_run)?;
-        let object = outcome.object().cloned().ok_or_else(|| ApiError::internal("update stored nothing"))?;
-        Ok(WriteResult { object, created: false, warnings })
+        let object = outcome
+            .object()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("update stored nothing"))?;
+        Ok(WriteResult {
+            object,
+            created: false,
+            warnings,
+        })
     }
 
     /// Patches an object (or its status).
@@ -601,44 +702,61 @@ impl Shared {
                 "application/apply-patch+yaml",
             ]));
         }
-        let patch: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+        let patch: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
         let mut warnings = vec![];
-        let outcome = self.store.mutate(&rt.key(), &namespace, name, opts.dry_run, |current, _| {
-            let Some(old) = current else {
-                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-            };
-            let mut patched = old.value.clone();
-            match patch_type {
-                PatchType::Json => {
-                    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-                        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-                    apply_json_patch(&mut patched, &ops).map_err(|_| {
-                        ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request", Some(Details::default()))
-                    })?;
+        let outcome = self
+            .store
+            .mutate(&rt.key(), &namespace, name, opts.dry_run, |current, _| {
+                let Some(old) = current else {
+                    return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+                };
+                let mut patched = old.value.clone();
+                match patch_type {
+                    PatchType::Json => {
+                        let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+                            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+                        apply_json_patch(&mut patched, &ops).map_err(|_| {
+                            ApiError::new(
+                                422,
+                                "Invalid",
+                                "the server rejected our request due to an error in our request",
+                                Some(Details::default()),
+                            )
+                        })?;
+                    }
+                    PatchType::Merge => json_patch::merge(&mut patched, &patch),
+                    PatchType::Strategic => {
+                        patched = fields_bridge::strategic_merge_patch(rt, &old.value, &patch)?
+                    }
+                    PatchType::Apply => unreachable!("handled above"),
                 }
-                PatchType::Merge => json_patch::merge(&mut patched, &patch),
-                PatchType::Strategic => patched = fields_bridge::strategic_merge_patch(rt, &old.value, &patch)?,
-                PatchType::Apply => unreachable!("handled above"),
-            }
-            if !patched.is_object() {
-                return Err(ApiError::bad_request("the patched object is not a JSON object"));
-            }
-            // A patch that does not touch resourceVersion must not trip the precondition.
-            let patched_rv = meta_str(&patched, "resourceVersion").map(String::from);
-            if patched_rv.is_none() {
-                meta_mut(&mut patched).insert("resourceVersion".into(), json!(old.rv.to_string()));
-            }
-            if meta_str(&patched, "name") != Some(name) {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({}) does not match the name on the URL ({name})",
-                    meta_str(&patched, "name").unwrap_or("")
-                )));
-            }
-            self.decide_update(rt, old, patched, subresource, opts, &now, &mut warnings)
-        })?;
+                if !patched.is_object() {
+                    return Err(ApiError::bad_request("the patched object is not a JSON object"));
+                }
+                // A patch that does not touch resourceVersion must not trip the precondition.
+                let patched_rv = meta_str(&patched, "resourceVersion").map(String::from);
+                if patched_rv.is_none() {
+                    meta_mut(&mut patched).insert("resourceVersion".into(), json!(old.rv.to_string()));
+                }
+                if meta_str(&patched, "name") != Some(name) {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        meta_str(&patched, "name").unwrap_or("")
+                    )));
+                }
+                self.decide_update(rt, old, patched, subresource, opts, &now, &mut warnings)
+            })?;
         self.after_write(rt, &outcome, opts.dry_run)?;
-        let object = outcome.object().cloned().ok_or_else(|| ApiError::internal("patch stored nothing"))?;
-        Ok(WriteResult { object, created: false, warnings })
+        let object = outcome
+            .object()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("patch stored nothing"))?;
+        Ok(WriteResult {
+            object,
+            created: false,
+            warnings,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -782,7 +900,9 @@ impl Shared {
         self.after_write(rt, &outcome, opts.dry_run)?;
         match outcome {
             Outcome::Deleted(o) => Ok(DeleteResult::Gone(o)),
-            Outcome::Updated(o) | Outcome::Created(o) | Outcome::Unchanged(Some(o)) => Ok(DeleteResult::Pending(o)),
+            Outcome::Updated(o) | Outcome::Created(o) | Outcome::Unchanged(Some(o)) => {
+                Ok(DeleteResult::Pending(o))
+            }
             Outcome::Unchanged(None) => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
         }
     }
@@ -805,7 +925,9 @@ impl Shared {
     /// One object, as the served version presents it.
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Arc<StoredObject>, ApiError> {
         let namespace = object_namespace(rt, namespace);
-        self.store.get(&rt.key(), &namespace, name).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+        self.store
+            .get(&rt.key(), &namespace, name)
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
     }
 }
 
@@ -831,12 +953,20 @@ pub fn set_condition(object: &mut Value, type_: &str, status: &str, reason: &str
     if !obj.get("status").is_some_and(Value::is_object) {
         obj.insert("status".into(), json!({}));
     }
-    let st = obj.get_mut("status").and_then(Value::as_object_mut).expect("status is an object");
+    let st = obj
+        .get_mut("status")
+        .and_then(Value::as_object_mut)
+        .expect("status is an object");
     if !st.get("conditions").is_some_and(Value::is_array) {
         st.insert("conditions".into(), json!([]));
     }
-    let conds = st.get_mut("conditions").and_then(Value::as_array_mut).expect("conditions is an array");
-    let existing = conds.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some(type_));
+    let conds = st
+        .get_mut("conditions")
+        .and_then(Value::as_array_mut)
+        .expect("conditions is an array");
+    let existing = conds
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(type_));
     let transition = match &existing {
         Some(c) if c.get("status").and_then(Value::as_str) == Some(status) => {
             c.get("lastTransitionTime").cloned().unwrap_or(json!(now))

@@ -102,7 +102,11 @@ impl RequestAttributes {
             name: String::new(),
             path: path.clone(),
         };
-        let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+        let parts: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .collect();
         let rest: &[&str] = match parts.as_slice() {
             ["api", version, rest @ ..] => {
                 attrs.api_version = version.to_string();
@@ -202,7 +206,10 @@ pub struct AccessLog {
 impl AccessLog {
     /// An empty log keeping at most `capacity` records.
     pub fn new(capacity: usize) -> Self {
-        AccessLog { records: Mutex::new(Default::default()), capacity }
+        AccessLog {
+            records: Mutex::new(Default::default()),
+            capacity,
+        }
     }
 
     /// Records a served request.
@@ -226,7 +233,12 @@ impl AccessLog {
 
     /// A copy of the records, oldest first.
     pub fn snapshot(&self) -> Vec<AccessRecord> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Forgets all records.
@@ -246,15 +258,29 @@ mod tests {
     #[test]
     fn resource_paths_parse_like_request_info() {
         let a = attrs(Method::GET, "/api/v1/namespaces/ns/secrets/s1");
-        assert_eq!((a.verb.as_str(), a.resource.as_str(), a.namespace.as_str(), a.name.as_str()), ("get", "secrets", "ns", "s1"));
+        assert_eq!(
+            (
+                a.verb.as_str(),
+                a.resource.as_str(),
+                a.namespace.as_str(),
+                a.name.as_str()
+            ),
+            ("get", "secrets", "ns", "s1")
+        );
         let a = attrs(Method::GET, "/apis/apps/v1/namespaces/ns/deployments?watch=true");
         assert_eq!((a.verb.as_str(), a.api_group.as_str()), ("watch", "apps"));
         let a = attrs(Method::PATCH, "/apis/g/v1/namespaces/ns/widgets/w/status");
         assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("patch", "status"));
         let a = attrs(Method::GET, "/api/v1/namespaces/ns");
-        assert_eq!((a.resource.as_str(), a.name.as_str(), a.namespace.as_str()), ("namespaces", "ns", ""));
+        assert_eq!(
+            (a.resource.as_str(), a.name.as_str(), a.namespace.as_str()),
+            ("namespaces", "ns", "")
+        );
         let a = attrs(Method::PUT, "/api/v1/namespaces/ns/status");
-        assert_eq!((a.resource.as_str(), a.name.as_str(), a.subresource.as_str()), ("namespaces", "ns", "status"));
+        assert_eq!(
+            (a.resource.as_str(), a.name.as_str(), a.subresource.as_str()),
+            ("namespaces", "ns", "status")
+        );
         let a = attrs(Method::GET, "/api/v1/watch/namespaces/ns/secrets");
         assert_eq!((a.verb.as_str(), a.resource.as_str()), ("watch", "secrets"));
         let a = attrs(Method::DELETE, "/api/v1/namespaces/ns/secrets");

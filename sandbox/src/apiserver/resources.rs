@@ -24,7 +24,10 @@ pub struct ResourceKey {
 impl ResourceKey {
     /// A key.
     pub fn new(group: &str, plural: &str) -> Self {
-        ResourceKey { group: group.to_string(), plural: plural.to_string() }
+        ResourceKey {
+            group: group.to_string(),
+            plural: plural.to_string(),
+        }
     }
 }
 
@@ -146,12 +149,20 @@ impl ResourceType {
 
     /// `apiVersion` string (`v1`, `apps/v1`).
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `Kind.group` as used in 422 messages (`Kind` alone for the core group).
     pub fn qualified_kind(&self) -> String {
-        if self.group.is_empty() { self.kind.clone() } else { format!("{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
     }
 
     /// Whether this is a custom resource.
@@ -175,12 +186,25 @@ impl ResourceType {
         match label {
             "metadata.name" => Some("metadata.name".into()),
             "metadata.namespace" => Some("metadata.namespace".into()),
-            _ => self.field_selectors.iter().find(|(l, _)| l == label).map(|(_, p)| p.clone()),
+            _ => self
+                .field_selectors
+                .iter()
+                .find(|(l, _)| l == label)
+                .map(|(_, p)| p.clone()),
         }
     }
 }
 
-const STD_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const STD_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 #[allow(clippy::too_many_arguments)]
 fn builtin(
@@ -216,7 +240,10 @@ fn builtin(
 }
 
 fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(l, p)| (l.to_string(), p.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(l, p)| (l.to_string(), p.to_string()))
+        .collect()
 }
 
 /// The kinds compiled into the server.
@@ -235,16 +262,47 @@ pub fn builtin_types() -> Vec<ResourceType> {
         ("source", "source.component"),
         ("type", "type"),
     ]);
-    let mut namespace = builtin("", "Namespace", "namespaces", false, &["ns"], &[], true, false, D::Namespace);
+    let mut namespace = builtin(
+        "",
+        "Namespace",
+        "namespaces",
+        false,
+        &["ns"],
+        &[],
+        true,
+        false,
+        D::Namespace,
+    );
     namespace.name_rule = NameRule::Label;
-    namespace.verbs = ["create", "delete", "get", "list", "patch", "update", "watch"].map(String::from).to_vec();
+    namespace.verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+        .map(String::from)
+        .to_vec();
     namespace.field_selectors = fields(&[("status.phase", "status.phase")]);
     let mut secret = builtin("", "Secret", "secrets", true, &[], &[], false, false, D::Secret);
     secret.field_selectors = fields(&[("type", "type")]);
-    let mut core_event = builtin("", "Event", "events", true, &["ev"], &[], false, false, D::CoreEvent);
+    let mut core_event = builtin(
+        "",
+        "Event",
+        "events",
+        true,
+        &["ev"],
+        &[],
+        false,
+        false,
+        D::CoreEvent,
+    );
     core_event.field_selectors = event_fields;
-    let mut events_event =
-        builtin("events.k8s.io", "Event", "events", true, &["ev"], &[], false, false, D::EventsEvent);
+    let mut events_event = builtin(
+        "events.k8s.io",
+        "Event",
+        "events",
+        true,
+        &["ev"],
+        &[],
+        false,
+        false,
+        D::EventsEvent,
+    );
     events_event.field_selectors = fields(&[
         ("regarding.kind", "regarding.kind"),
         ("regarding.namespace", "regarding.namespace"),
@@ -258,27 +316,127 @@ pub fn builtin_types() -> Vec<ResourceType> {
         ("type", "type"),
     ]);
     let rbac = |kind: &str, plural: &str, namespaced: bool| {
-        let mut t = builtin("rbac.authorization.k8s.io", kind, plural, namespaced, &[], &[], false, false, D::None);
+        let mut t = builtin(
+            "rbac.authorization.k8s.io",
+            kind,
+            plural,
+            namespaced,
+            &[],
+            &[],
+            false,
+            false,
+            D::None,
+        );
         t.name_rule = NameRule::PathSegment;
         t
     };
-    let mut crd = builtin("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &[], true, true, D::Crd);
+    let mut crd = builtin(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+        &["crd", "crds"],
+        &[],
+        true,
+        true,
+        D::Crd,
+    );
     crd.categories = vec!["api-extensions".into()];
-    let mut revision = builtin("apps", "ControllerRevision", "controllerrevisions", true, &[], &[], false, false, D::None);
+    let mut revision = builtin(
+        "apps",
+        "ControllerRevision",
+        "controllerrevisions",
+        true,
+        &[],
+        &[],
+        false,
+        false,
+        D::None,
+    );
     revision.generation = false;
     vec![
         namespace,
         secret,
-        builtin("", "ConfigMap", "configmaps", true, &["cm"], &[], false, false, D::None),
-        builtin("", "ServiceAccount", "serviceaccounts", true, &["sa"], &[], false, false, D::None),
+        builtin(
+            "",
+            "ConfigMap",
+            "configmaps",
+            true,
+            &["cm"],
+            &[],
+            false,
+            false,
+            D::None,
+        ),
+        builtin(
+            "",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            &["sa"],
+            &[],
+            false,
+            false,
+            D::None,
+        ),
         core_event,
         events_event,
-        builtin("coordination.k8s.io", "Lease", "leases", true, &[], &[], false, false, D::None),
+        builtin(
+            "coordination.k8s.io",
+            "Lease",
+            "leases",
+            true,
+            &[],
+            &[],
+            false,
+            false,
+            D::None,
+        ),
         revision,
-        builtin("apps", "DaemonSet", "daemonsets", true, &["ds"], &["all"], true, true, D::DaemonSet),
-        builtin("apps", "Deployment", "deployments", true, &["deploy"], &["all"], true, true, D::Deployment),
-        builtin("apps", "ReplicaSet", "replicasets", true, &["rs"], &["all"], true, true, D::ReplicaSet),
-        builtin("apps", "StatefulSet", "statefulsets", true, &["sts"], &["all"], true, true, D::StatefulSet),
+        builtin(
+            "apps",
+            "DaemonSet",
+            "daemonsets",
+            true,
+            &["ds"],
+            &["all"],
+            true,
+            true,
+            D::DaemonSet,
+        ),
+        builtin(
+            "apps",
+            "Deployment",
+            "deployments",
+            true,
+            &["deploy"],
+            &["all"],
+            true,
+            true,
+            D::Deployment,
+        ),
+        builtin(
+            "apps",
+            "ReplicaSet",
+            "replicasets",
+            true,
+            &["rs"],
+            &["all"],
+            true,
+            true,
+            D::ReplicaSet,
+        ),
+        builtin(
+            "apps",
+            "StatefulSet",
+            "statefulsets",
+            true,
+            &["sts"],
+            &["all"],
+            true,
+            true,
+            D::StatefulSet,
+        ),
         rbac("ClusterRoleBinding", "clusterrolebindings", false),
         rbac("ClusterRole", "clusterroles", false),
         rbac("RoleBinding", "rolebindings", true),
@@ -288,8 +446,13 @@ pub fn builtin_types() -> Vec<ResourceType> {
 }
 
 /// Discovery order of built-in groups (the order kube-apiserver lists them in).
-pub const BUILTIN_GROUP_ORDER: &[&str] =
-    &["apps", "events.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io"];
+pub const BUILTIN_GROUP_ORDER: &[&str] = &[
+    "apps",
+    "events.k8s.io",
+    "rbac.authorization.k8s.io",
+    "apiextensions.k8s.io",
+    "coordination.k8s.io",
+];
 
 /// Why a CRD could not be turned into served resources.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -320,15 +483,26 @@ fn strings_at(v: &Value, path: &[&str]) -> Vec<String> {
 /// The served resource types a CRD object defines (one per served version).
 pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
     let crd_name = str_at(crd, &["metadata", "name"]).ok_or_else(|| CrdError("CRD has no name".into()))?;
-    let spec = crd.get("spec").ok_or_else(|| CrdError("CRD has no spec".into()))?;
+    let spec = crd
+        .get("spec")
+        .ok_or_else(|| CrdError("CRD has no spec".into()))?;
     let group = str_at(spec, &["group"]).ok_or_else(|| CrdError("spec.group is required".into()))?;
-    let kind = str_at(spec, &["names", "kind"]).ok_or_else(|| CrdError("spec.names.kind is required".into()))?;
+    let kind =
+        str_at(spec, &["names", "kind"]).ok_or_else(|| CrdError("spec.names.kind is required".into()))?;
     let plural =
         str_at(spec, &["names", "plural"]).ok_or_else(|| CrdError("spec.names.plural is required".into()))?;
-    let singular = str_at(spec, &["names", "singular"]).map(String::from).unwrap_or_else(|| kind.to_lowercase());
-    let list_kind = str_at(spec, &["names", "listKind"]).map(String::from).unwrap_or_else(|| format!("{kind}List"));
+    let singular = str_at(spec, &["names", "singular"])
+        .map(String::from)
+        .unwrap_or_else(|| kind.to_lowercase());
+    let list_kind = str_at(spec, &["names", "listKind"])
+        .map(String::from)
+        .unwrap_or_else(|| format!("{kind}List"));
     let namespaced = str_at(spec, &["scope"]).unwrap_or("Namespaced") == "Namespaced";
-    let versions = spec.get("versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let storage_version = versions
         .iter()
         .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
@@ -340,7 +514,9 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
         if v.get("served").and_then(Value::as_bool) != Some(true) {
             continue;
         }
-        let Some(version) = v.get("name").and_then(Value::as_str) else { continue };
+        let Some(version) = v.get("name").and_then(Value::as_str) else {
+            continue;
+        };
         let status_subresource = v.pointer("/subresources/status").is_some();
         let printer_columns = v
             .get("additionalPrinterColumns")
@@ -351,14 +527,20 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
                         let json_path = c.get("jsonPath")?.as_str()?.to_string();
                         Some(PrinterColumn {
                             name: c.get("name")?.as_str()?.to_string(),
-                            type_: c.get("type").and_then(Value::as_str).unwrap_or("string").to_string(),
+                            type_: c
+                                .get("type")
+                                .and_then(Value::as_str)
+                                .unwrap_or("string")
+                                .to_string(),
                             format: c.get("format").and_then(Value::as_str).unwrap_or("").to_string(),
                             description: c
                                 .get("description")
                                 .and_then(Value::as_str)
                                 .map(String::from)
                                 .unwrap_or_else(|| {
-                                    format!("Custom resource definition column (in JSONPath format): {json_path}")
+                                    format!(
+                                        "Custom resource definition column (in JSONPath format): {json_path}"
+                                    )
                                 }),
                             priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
                             json_path,
@@ -386,9 +568,18 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
             namespaced,
             short_names: strings_at(spec, &["names", "shortNames"]),
             categories: strings_at(spec, &["names", "categories"]),
-            verbs: ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
-                .map(String::from)
-                .to_vec(),
+            verbs: [
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "create",
+                "update",
+                "watch",
+            ]
+            .map(String::from)
+            .to_vec(),
             status_subresource,
             generation: true,
             list_kind: list_kind.clone(),
@@ -425,17 +616,23 @@ impl Registry {
 
     /// Adds or replaces a type.
     pub fn insert(&mut self, t: ResourceType) {
-        self.by_gvr.insert((t.group.clone(), t.version.clone(), t.plural.clone()), Arc::new(t));
+        self.by_gvr.insert(
+            (t.group.clone(), t.version.clone(), t.plural.clone()),
+            Arc::new(t),
+        );
     }
 
     /// Removes every version of a CRD's resource.
     pub fn remove_crd(&mut self, crd_name: &str) {
-        self.by_gvr.retain(|_, t| !matches!(&t.origin, Origin::Custom { crd_name: n, .. } if n == crd_name));
+        self.by_gvr
+            .retain(|_, t| !matches!(&t.origin, Origin::Custom { crd_name: n, .. } if n == crd_name));
     }
 
     /// Looks up a served resource.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
-        self.by_gvr.get(&(group.to_string(), version.to_string(), plural.to_string())).cloned()
+        self.by_gvr
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
     }
 
     /// Any served version of a storage key (the preferred one first: the storage version for CRDs).
@@ -455,7 +652,10 @@ impl Registry {
     /// Finds the served type for an `apiVersion` and `kind`.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceType>> {
         let (group, version) = split_api_version(api_version);
-        self.by_gvr.values().find(|t| t.group == group && t.version == version && t.kind == kind).cloned()
+        self.by_gvr
+            .values()
+            .find(|t| t.group == group && t.version == version && t.kind == kind)
+            .cloned()
     }
 
     /// Every served type.
@@ -469,7 +669,11 @@ impl Registry {
         for t in self.by_gvr.values().filter(|t| t.group == group) {
             if !versions.contains(&t.version) {
                 let preferred = matches!(&t.origin, Origin::Custom { storage_version, .. } if *storage_version == t.version);
-                if preferred { versions.insert(0, t.version.clone()) } else { versions.push(t.version.clone()) }
+                if preferred {
+                    versions.insert(0, t.version.clone())
+                } else {
+                    versions.push(t.version.clone())
+                }
             }
         }
         versions
@@ -495,7 +699,11 @@ impl Registry {
         self.get(group, version, name).or_else(|| {
             self.by_gvr
                 .values()
-                .find(|t| t.group == group && t.version == version && (t.singular == name || t.short_names.iter().any(|s| s == name)))
+                .find(|t| {
+                    t.group == group
+                        && t.version == version
+                        && (t.singular == name || t.short_names.iter().any(|s| s == name))
+                })
                 .cloned()
         })
     }
@@ -517,8 +725,16 @@ mod tests {
     #[test]
     fn storage_version_hash_matches_kube_apiserver() {
         let r = Registry::with_builtins();
-        assert_eq!(r.get("apps", "v1", "deployments").unwrap().storage_version_hash(), "8aSe+NMegvE=");
-        assert_eq!(r.get("apps", "v1", "controllerrevisions").unwrap().storage_version_hash(), "85nkx63pcBU=");
+        assert_eq!(
+            r.get("apps", "v1", "deployments").unwrap().storage_version_hash(),
+            "8aSe+NMegvE="
+        );
+        assert_eq!(
+            r.get("apps", "v1", "controllerrevisions")
+                .unwrap()
+                .storage_version_hash(),
+            "85nkx63pcBU="
+        );
     }
 
     #[test]

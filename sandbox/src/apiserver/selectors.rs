@@ -156,7 +156,10 @@ fn key_token(t: &Tok) -> Option<String> {
 
 /// Parses a label selector (`labelSelector=` query value).
 pub fn parse_label_selector(input: &str) -> Result<LabelSelector, String> {
-    let mut p = Parser { toks: lex(input), pos: 0 };
+    let mut p = Parser {
+        toks: lex(input),
+        pos: 0,
+    };
     let mut reqs = vec![];
     loop {
         match p.peek().clone() {
@@ -171,10 +174,20 @@ pub fn parse_label_selector(input: &str) -> Result<LabelSelector, String> {
                             return Err(format!("found '{}', expected: identifier after ','", t.literal()));
                         }
                     }
-                    t => return Err(format!("found '{}', expected: ',' or 'end of string'", t.literal())),
+                    t => {
+                        return Err(format!(
+                            "found '{}', expected: ',' or 'end of string'",
+                            t.literal()
+                        ));
+                    }
                 }
             }
-            t => return Err(format!("found '{}', expected: !, identifier, or 'end of string'", t.literal())),
+            t => {
+                return Err(format!(
+                    "found '{}', expected: !, identifier, or 'end of string'",
+                    t.literal()
+                ));
+            }
         }
     }
 }
@@ -189,10 +202,17 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
     let key = key_token(&t).ok_or_else(|| format!("found '{}', expected: identifier", t.literal()))?;
     validate_label_key(&key)?;
     if matches!(p.peek(), Tok::End | Tok::Comma) {
-        return Ok(if negated { Requirement::DoesNotExist(key) } else { Requirement::Exists(key) });
+        return Ok(if negated {
+            Requirement::DoesNotExist(key)
+        } else {
+            Requirement::Exists(key)
+        });
     }
     if negated {
-        return Err(format!("found '{}', expected: ',' or 'end of string'", p.peek().literal()));
+        return Err(format!(
+            "found '{}', expected: ',' or 'end of string'",
+            p.peek().literal()
+        ));
     }
     let op = p.next();
     match op {
@@ -207,7 +227,11 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
             };
             validate_label_value(&v)?;
             let set = BTreeSet::from([v]);
-            Ok(if op == Tok::NotEq { Requirement::NotIn(key, set) } else { Requirement::In(key, set) })
+            Ok(if op == Tok::NotEq {
+                Requirement::NotIn(key, set)
+            } else {
+                Requirement::In(key, set)
+            })
         }
         Tok::In | Tok::NotIn => {
             let t = p.next();
@@ -226,7 +250,12 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
                         set.insert(String::new());
                         continue;
                     }
-                    t => return Err(format!("found '{}', expected: ',', ')' or identifier", t.literal())),
+                    t => {
+                        return Err(format!(
+                            "found '{}', expected: ',', ')' or identifier",
+                            t.literal()
+                        ));
+                    }
                 }
                 match p.next() {
                     Tok::Comma => continue,
@@ -234,17 +263,30 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
                     t => return Err(format!("found '{}', expected: ',' or ')'", t.literal())),
                 }
             }
-            Ok(if op == Tok::In { Requirement::In(key, set) } else { Requirement::NotIn(key, set) })
+            Ok(if op == Tok::In {
+                Requirement::In(key, set)
+            } else {
+                Requirement::NotIn(key, set)
+            })
         }
         Tok::Gt | Tok::Lt => {
             let t = p.next_value();
             let Tok::Ident(s) = &t else {
                 return Err(format!("found '{}', expected: identifier", t.literal()));
             };
-            let n: i64 = s.parse().map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer"))?;
-            Ok(if op == Tok::Gt { Requirement::Gt(key, n) } else { Requirement::Lt(key, n) })
+            let n: i64 = s
+                .parse()
+                .map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer"))?;
+            Ok(if op == Tok::Gt {
+                Requirement::Gt(key, n)
+            } else {
+                Requirement::Lt(key, n)
+            })
         }
-        t => Err(format!("found '{}', expected: [!= = == > < in notin]", t.literal())),
+        t => Err(format!(
+            "found '{}', expected: [!= = == > < in notin]",
+            t.literal()
+        )),
     }
 }
 
@@ -254,14 +296,17 @@ fn is_dns_label_like(s: &str) -> bool {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn validate_label_key(key: &str) -> Result<(), String> {
     let name = match key.rsplit_once('/') {
         Some((prefix, name)) => {
             if prefix.is_empty() || !crate::apiserver::validation::is_dns1123_subdomain(prefix) {
-                return Err(format!("invalid label key \"{key}\": prefix part must be a lowercase RFC 1123 subdomain"));
+                return Err(format!(
+                    "invalid label key \"{key}\": prefix part must be a lowercase RFC 1123 subdomain"
+                ));
             }
             name
         }
@@ -386,7 +431,11 @@ pub fn parse_field_selector(
         };
         let label = label.trim();
         let path = resolve(label).ok_or_else(|| format!("field label not supported: {label}"))?;
-        reqs.push(FieldRequirement { path, value: unescape(value), negated });
+        reqs.push(FieldRequirement {
+            path,
+            value: unescape(value),
+            negated,
+        });
     }
     Ok(FieldSelector(reqs))
 }
@@ -417,12 +466,17 @@ impl FieldSelector {
 
     /// Whether an object satisfies every requirement.
     pub fn matches(&self, object: &Value) -> bool {
-        self.0.iter().all(|r| (field_value(object, &r.path) == r.value) != r.negated)
+        self.0
+            .iter()
+            .all(|r| (field_value(object, &r.path) == r.value) != r.negated)
     }
 
     /// The exact `metadata.name` this selector pins, if any (lets lists skip a scan).
     pub fn pinned_name(&self) -> Option<&str> {
-        self.0.iter().find(|r| r.path == "metadata.name" && !r.negated).map(|r| r.value.as_str())
+        self.0
+            .iter()
+            .find(|r| r.path == "metadata.name" && !r.negated)
+            .map(|r| r.value.as_str())
     }
 }
 
@@ -467,8 +521,15 @@ mod tests {
             parse_label_selector("==bad").unwrap_err(),
             "found '==', expected: !, identifier, or 'end of string'"
         );
-        assert_eq!(parse_label_selector("a=b c").unwrap_err(), "found 'c', expected: ',' or 'end of string'");
-        assert!(parse_label_selector("a in b").unwrap_err().contains("expected: '('"));
+        assert_eq!(
+            parse_label_selector("a=b c").unwrap_err(),
+            "found 'c', expected: ',' or 'end of string'"
+        );
+        assert!(
+            parse_label_selector("a in b")
+                .unwrap_err()
+                .contains("expected: '('")
+        );
         assert!(parse_label_selector("a=b,").is_err());
     }
 
@@ -481,7 +542,14 @@ mod tests {
         let s = parse_field_selector("metadata.name=a,type!=kubernetes.io/tls", resolve).unwrap();
         assert!(s.matches(&obj(json!({}))));
         assert_eq!(s.pinned_name(), Some("a"));
-        assert_eq!(parse_field_selector("data.k=v", resolve).unwrap_err(), "field label not supported: data.k");
-        assert!(parse_field_selector("nonsense", resolve).unwrap_err().starts_with("invalid selector"));
+        assert_eq!(
+            parse_field_selector("data.k=v", resolve).unwrap_err(),
+            "field label not supported: data.k"
+        );
+        assert!(
+            parse_field_selector("nonsense", resolve)
+                .unwrap_err()
+                .starts_with("invalid selector")
+        );
     }
 }

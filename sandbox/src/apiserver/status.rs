@@ -86,14 +86,19 @@ pub struct ApiError {
     pub reason: String,
     /// `message`.
     pub message: String,
-    /// `details`; `None` omits the field, `Some(default)` renders `{}`.
-    pub details: Option<Details>,
+    /// `details`; `None` omits the field, `Some(default)` renders `{}`. Boxed to keep results small.
+    pub details: Option<Box<Details>>,
 }
 
 impl ApiError {
     /// A new error.
     pub fn new(code: u16, reason: &str, message: impl Into<String>, details: Option<Details>) -> Self {
-        ApiError { code, reason: reason.to_string(), message: message.into(), details }
+        ApiError {
+            code,
+            reason: reason.to_string(),
+            message: message.into(),
+            details: details.map(Box::new),
+        }
     }
 
     /// 404 NotFound for an object: `secrets "x" not found`.
@@ -108,7 +113,12 @@ impl ApiError {
 
     /// 404 for a path that names no resource the server knows.
     pub fn no_such_resource() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource", Some(Details::default()))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            Some(Details::default()),
+        )
     }
 
     /// 409 AlreadyExists.
@@ -136,7 +146,10 @@ impl ApiError {
         Self::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(plural, group)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(plural, group)
+            ),
             Some(Details::named(name, group, plural)),
         )
     }
@@ -149,12 +162,23 @@ impl ApiError {
     /// 422 Invalid with field causes: `<Kind> "<name>" is invalid: <field>: <msg>` (bracketed list when
     /// there are several).
     pub fn invalid(qualified_kind: &str, group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let parts: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        let joined =
-            if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) };
+        let parts: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let joined = if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
         let mut details = Details::named(name, group, kind);
         details.causes = causes;
-        Self::new(422, "Invalid", format!("{qualified_kind} \"{name}\" is invalid: {joined}"), Some(details))
+        Self::new(
+            422,
+            "Invalid",
+            format!("{qualified_kind} \"{name}\" is invalid: {joined}"),
+            Some(details),
+        )
     }
 
     /// 405 MethodNotAllowed.
@@ -169,7 +193,12 @@ impl ApiError {
 
     /// 410 Expired for a resourceVersion that has left the history window.
     pub fn expired(requested: u64, oldest: u64) -> Self {
-        Self::new(410, "Expired", format!("too old resource version: {requested} ({oldest})"), None)
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+            None,
+        )
     }
 
     /// 413 RequestEntityTooLarge.
@@ -202,7 +231,10 @@ impl ApiError {
             500,
             "InternalError",
             format!("Internal error occurred: {message}"),
-            Some(Details { causes: vec![], ..Default::default() }),
+            Some(Details {
+                causes: vec![],
+                ..Default::default()
+            }),
         )
     }
 
@@ -227,7 +259,11 @@ impl ApiError {
 
 /// `secrets` or `widgets.example.com`: how kube-apiserver names a resource in messages.
 pub fn qualified(plural: &str, group: &str) -> String {
-    if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") }
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
 }
 
 /// A successful-delete `Status` (`status: Success`) with the deleted object's details.
@@ -246,8 +282,10 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
         let mut resp = (code, body).into_response();
-        resp.headers_mut()
-            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
         resp
     }
 }
@@ -260,15 +298,25 @@ mod tests {
     fn not_found_matches_kube_apiserver() {
         let s = ApiError::not_found("conformance.example.com", "widgets", "wf").to_status();
         assert_eq!(s["message"], "widgets.conformance.example.com \"wf\" not found");
-        assert_eq!(s["details"], json!({"name": "wf", "group": "conformance.example.com", "kind": "widgets"}));
+        assert_eq!(
+            s["details"],
+            json!({"name": "wf", "group": "conformance.example.com", "kind": "widgets"})
+        );
         assert_eq!(s["code"], 404);
     }
 
     #[test]
     fn invalid_joins_several_causes_in_brackets() {
-        let c = |f: &str| Cause { reason: "FieldValueRequired".into(), message: "Required value".into(), field: f.into() };
+        let c = |f: &str| Cause {
+            reason: "FieldValueRequired".into(),
+            message: "Required value".into(),
+            field: f.into(),
+        };
         let e = ApiError::invalid("Widget.g", "g", "Widget", "w", vec![c("a"), c("b")]);
-        assert_eq!(e.message, "Widget.g \"w\" is invalid: [a: Required value, b: Required value]");
+        assert_eq!(
+            e.message,
+            "Widget.g \"w\" is invalid: [a: Required value, b: Required value]"
+        );
         let e = ApiError::invalid("Secret", "", "Secret", "w", vec![c("a")]);
         assert_eq!(e.message, "Secret \"w\" is invalid: a: Required value");
     }

@@ -178,12 +178,18 @@ impl std::fmt::Debug for Store {
 fn owner_uids(v: &Value) -> Vec<String> {
     v.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .map(|refs| refs.iter().filter_map(|r| r.get("uid")?.as_str().map(String::from)).collect())
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid")?.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn uid_of(v: &Value) -> Option<String> {
-    v.pointer("/metadata/uid").and_then(Value::as_str).map(String::from)
+    v.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
 fn set_rv(v: &mut Value, rv: u64) {
@@ -224,7 +230,12 @@ impl Store {
     /// One object.
     pub fn get(&self, key: &ResourceKey, namespace: &str, name: &str) -> Option<Arc<StoredObject>> {
         let inner = self.read();
-        inner.collections.get(key)?.objects.get(&(namespace.to_string(), name.to_string())).cloned()
+        inner
+            .collections
+            .get(key)?
+            .objects
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Where an object with this uid lives, if it exists.
@@ -234,7 +245,11 @@ impl Store {
 
     /// Objects whose `ownerReferences` name this uid.
     pub fn dependents_of(&self, uid: &str) -> Vec<ObjectRef> {
-        self.read().dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.read()
+            .dependents
+            .get(uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every object of a resource (optionally in one namespace); pointers only.
@@ -270,7 +285,12 @@ impl Store {
         let inner = self.read();
         let rv = inner.rv;
         let Some(c) = inner.collections.get(key) else {
-            return ListPage { items: vec![], rv, next: None, remaining: 0 };
+            return ListPage {
+                items: vec![],
+                rv,
+                next: None,
+                remaining: 0,
+            };
         };
         let start = match (after, namespace) {
             (Some(a), _) => std::ops::Bound::Excluded(a.clone()),
@@ -305,7 +325,12 @@ impl Store {
                 remaining += 1;
             }
         }
-        ListPage { items, rv, next, remaining }
+        ListPage {
+            items,
+            rv,
+            next,
+            remaining,
+        }
     }
 
     /// Starts a watch: replays history after `since` (410 when it has left the window), or, with
@@ -322,18 +347,32 @@ impl Store {
                     return Err(ApiError::expired(since, c.compacted_rv));
                 }
                 let replay = c.history.iter().filter(|ch| ch.rv > since).cloned().collect();
-                Ok(WatchStart { replay, snapshot: vec![], receiver, rv })
+                Ok(WatchStart {
+                    replay,
+                    snapshot: vec![],
+                    receiver,
+                    rv,
+                })
             }
             None => {
                 let snapshot = c.objects.values().cloned().collect();
-                Ok(WatchStart { replay: vec![], snapshot, receiver, rv })
+                Ok(WatchStart {
+                    replay: vec![],
+                    snapshot,
+                    receiver,
+                    rv,
+                })
             }
         }
     }
 
     /// Oldest resourceVersion a watch of this resource can resume from.
     pub fn oldest_resumable(&self, key: &ResourceKey) -> u64 {
-        self.read().collections.get(key).map(|c| c.compacted_rv).unwrap_or(0)
+        self.read()
+            .collections
+            .get(key)
+            .map(|c| c.compacted_rv)
+            .unwrap_or(0)
     }
 
     /// Forgets all watch history: any watch resuming from a version before now gets 410 Expired.
@@ -358,7 +397,11 @@ impl Store {
         let mut inner = self.write();
         if let Some(c) = inner.collections.remove(key) {
             for ((ns, name), obj) in c.objects {
-                let r = ObjectRef { key: key.clone(), namespace: ns, name };
+                let r = ObjectRef {
+                    key: key.clone(),
+                    namespace: ns,
+                    name,
+                };
                 unindex(&mut inner, &r, &obj.value);
             }
         }
@@ -378,7 +421,11 @@ impl Store {
         let next_rv = inner.rv + 1;
         let capacity = self.limits.watch_buffer;
         let map_key = (namespace.to_string(), name.to_string());
-        let current = inner.collections.get(key).and_then(|c| c.objects.get(&map_key)).cloned();
+        let current = inner
+            .collections
+            .get(key)
+            .and_then(|c| c.objects.get(&map_key))
+            .cloned();
         let write = decide(current.as_ref(), next_rv)?;
         let (kind, mut value) = match (write, &current) {
             (Write::Unchanged, _) => return Ok(Outcome::Unchanged(current)),
@@ -387,9 +434,13 @@ impl Store {
                 return Err(ApiError::internal("create decided for an object that exists"));
             }
             (Write::Update(v), Some(_)) => (ChangeKind::Modified, v),
-            (Write::Delete(last), Some(cur)) => (ChangeKind::Deleted, last.unwrap_or_else(|| cur.value.clone())),
+            (Write::Delete(last), Some(cur)) => {
+                (ChangeKind::Deleted, last.unwrap_or_else(|| cur.value.clone()))
+            }
             (Write::Update(_) | Write::Delete(_), None) => {
-                return Err(ApiError::internal("update decided for an object that does not exist"));
+                return Err(ApiError::internal(
+                    "update decided for an object that does not exist",
+                ));
             }
         };
         set_rv(&mut value, next_rv);
@@ -403,7 +454,11 @@ impl Store {
             return Ok(outcome);
         }
         inner.rv = next_rv;
-        let r = ObjectRef { key: key.clone(), namespace: namespace.to_string(), name: name.to_string() };
+        let r = ObjectRef {
+            key: key.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
         if let Some(cur) = &current {
             unindex(&mut inner, &r, &cur.value);
         }
@@ -488,12 +543,17 @@ mod tests {
     use serde_json::json;
 
     fn store(history: usize) -> Store {
-        Store::new(StoreLimits { history, watch_buffer: 16 })
+        Store::new(StoreLimits {
+            history,
+            watch_buffer: 16,
+        })
     }
 
     fn create(s: &Store, k: &ResourceKey, ns: &str, name: &str) -> Outcome {
         s.mutate(k, ns, name, false, |_, _| {
-            Ok(Write::Create(json!({"metadata": {"name": name, "namespace": ns, "uid": format!("u-{name}")}})))
+            Ok(Write::Create(
+                json!({"metadata": {"name": name, "namespace": ns, "uid": format!("u-{name}")}}),
+            ))
         })
         .unwrap()
     }
@@ -508,7 +568,10 @@ mod tests {
         let w = s.watch(&k, Some(a.object().unwrap().rv)).unwrap();
         assert_eq!(w.replay.len(), 1);
         assert_eq!(w.replay[0].name, "b");
-        assert_eq!(b.object().unwrap().value["metadata"]["resourceVersion"], json!(b.object().unwrap().rv.to_string()));
+        assert_eq!(
+            b.object().unwrap().value["metadata"]["resourceVersion"],
+            json!(b.object().unwrap().rv.to_string())
+        );
     }
 
     #[test]
@@ -521,7 +584,10 @@ mod tests {
         }
         assert_eq!(s.watch(&k, Some(first)).unwrap_err().code, 410);
         s.compact();
-        assert_eq!(s.watch(&k, Some(s.current_rv() - 1)).unwrap_err().reason, "Expired");
+        assert_eq!(
+            s.watch(&k, Some(s.current_rv() - 1)).unwrap_err().reason,
+            "Expired"
+        );
         assert!(s.watch(&k, Some(s.current_rv())).is_ok());
     }
 
@@ -546,16 +612,22 @@ mod tests {
         let s = store(10);
         let k = ResourceKey::new("", "secrets");
         let rv = s.current_rv();
-        assert!(s.mutate(&k, "ns", "a", false, |_, _| Err(ApiError::bad_request("no"))).is_err());
+        assert!(
+            s.mutate(&k, "ns", "a", false, |_, _| Err(ApiError::bad_request("no")))
+                .is_err()
+        );
         assert_eq!(s.current_rv(), rv);
         s.mutate(&k, "ns", "dep", false, |_, _| {
-            Ok(Write::Create(json!({"metadata": {"name": "dep", "namespace": "ns", "uid": "d1",
-                "ownerReferences": [{"uid": "owner1"}]}})))
+            Ok(Write::Create(
+                json!({"metadata": {"name": "dep", "namespace": "ns", "uid": "d1",
+                "ownerReferences": [{"uid": "owner1"}]}}),
+            ))
         })
         .unwrap();
         assert_eq!(s.dependents_of("owner1").len(), 1);
         assert!(s.locate_uid("d1").is_some());
-        s.mutate(&k, "ns", "dep", false, |_, _| Ok(Write::Delete(None))).unwrap();
+        s.mutate(&k, "ns", "dep", false, |_, _| Ok(Write::Delete(None)))
+            .unwrap();
         assert!(s.dependents_of("owner1").is_empty());
         assert!(s.locate_uid("d1").is_none());
     }

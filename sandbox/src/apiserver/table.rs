@@ -24,34 +24,55 @@ pub fn human_duration(seconds: i64) -> String {
     if s < 120 {
         format!("{s}s")
     } else if m < 10 {
-        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+        if s % 60 == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{}s", s % 60)
+        }
     } else if h < 3 {
         format!("{m}m")
     } else if h < 8 {
-        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+        if m % 60 == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{}m", m % 60)
+        }
     } else if h < 48 {
         format!("{h}h")
     } else if h < 24 * 8 {
-        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+        if h % 24 == 0 {
+            format!("{d}d")
+        } else {
+            format!("{d}d{}h", h % 24)
+        }
     } else if d < 365 * 2 {
         format!("{d}d")
     } else if d < 365 * 8 {
         let y = d / 365;
-        if d % 365 == 0 { format!("{y}y") } else { format!("{y}y{}d", d % 365) }
+        if d % 365 == 0 {
+            format!("{y}y")
+        } else {
+            format!("{y}y{}d", d % 365)
+        }
     } else {
         format!("{}y", d / 365)
     }
 }
 
 fn age(now: Timestamp, value: Option<&Value>) -> Value {
-    match value.and_then(Value::as_str).and_then(|s| s.parse::<Timestamp>().ok()) {
+    match value
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Timestamp>().ok())
+    {
         Some(t) => json!(human_duration(now.as_second() - t.as_second())),
         None => json!("<unknown>"),
     }
 }
 
 fn cell(now: Timestamp, type_: &str, values: Vec<&Value>) -> Value {
-    let Some(first) = values.first() else { return Value::Null };
+    let Some(first) = values.first() else {
+        return Value::Null;
+    };
     match type_ {
         "date" => age(now, Some(first)),
         "integer" | "number" | "boolean" => (*first).clone(),
@@ -59,8 +80,10 @@ fn cell(now: Timestamp, type_: &str, values: Vec<&Value>) -> Value {
             Value::String(s) => json!(s),
             Value::Null => Value::Null,
             _ => {
-                let parts: Vec<String> =
-                    values.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect();
+                let parts: Vec<String> = values
+                    .iter()
+                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                    .collect();
                 json!(parts.join(","))
             }
         },
@@ -68,9 +91,17 @@ fn cell(now: Timestamp, type_: &str, values: Vec<&Value>) -> Value {
 }
 
 /// A `Table` of `items`.
-pub fn render(shared: &Shared, rt: &ResourceType, items: &[Value], list_meta: Value, include_object: &str) -> Value {
+pub fn render(
+    shared: &Shared,
+    rt: &ResourceType,
+    items: &[Value],
+    list_meta: Value,
+    include_object: &str,
+) -> Value {
     let now = shared.now();
-    let mut columns = vec![json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0})];
+    let mut columns = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
+    ];
     let custom = !rt.printer_columns.is_empty();
     for c in &rt.printer_columns {
         columns.push(json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}));
@@ -110,7 +141,18 @@ mod tests {
 
     #[test]
     fn ages_read_like_kubectl() {
-        let cases = [(5, "5s"), (119, "119s"), (130, "2m10s"), (600, "10m"), (3 * 3600 + 60, "3h1m"), (9 * 3600, "9h"), (3 * 86400, "3d"), (3 * 86400 + 3600, "3d1h"), (40 * 86400, "40d"), (-5, "<invalid>")];
+        let cases = [
+            (5, "5s"),
+            (119, "119s"),
+            (130, "2m10s"),
+            (600, "10m"),
+            (3 * 3600 + 60, "3h1m"),
+            (9 * 3600, "9h"),
+            (3 * 86400, "3d"),
+            (3 * 86400 + 3600, "3d1h"),
+            (40 * 86400, "40d"),
+            (-5, "<invalid>"),
+        ];
         for (s, want) in cases {
             assert_eq!(human_duration(s), want, "{s}");
         }

@@ -17,7 +17,8 @@ fn is_dns1123_label(s: &str) -> bool {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// RFC 1123 subdomain: dot-separated labels, lowercase, at most 253 characters.
@@ -27,14 +28,25 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 
 /// Validates `metadata.name` (or a `generateName` prefix when `prefix` is set); returns the causes.
 pub fn validate_name(name: &str, rule: NameRule, prefix: bool) -> Vec<Cause> {
-    let field = if prefix { "metadata.generateName" } else { "metadata.name" };
+    let field = if prefix {
+        "metadata.generateName"
+    } else {
+        "metadata.name"
+    };
     let invalid = |msg: &str| Cause {
         reason: "FieldValueInvalid".into(),
-        message: format!("Invalid value: {}: {msg}", serde_json::to_string(name).unwrap_or_default()),
+        message: format!(
+            "Invalid value: {}: {msg}",
+            serde_json::to_string(name).unwrap_or_default()
+        ),
         field: field.into(),
     };
     // A generateName prefix may end in '-' (a suffix is appended).
-    let checked = if prefix { format!("{name}a") } else { name.to_string() };
+    let checked = if prefix {
+        format!("{name}a")
+    } else {
+        name.to_string()
+    };
     let mut causes = vec![];
     match rule {
         NameRule::Subdomain => {
@@ -46,7 +58,8 @@ pub fn validate_name(name: &str, rule: NameRule, prefix: bool) -> Vec<Cause> {
                 !b.is_empty()
                     && b[0].is_ascii_alphanumeric()
                     && b[b.len() - 1].is_ascii_alphanumeric()
-                    && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                    && b.iter()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             }) {
                 causes.push(invalid(SUBDOMAIN_MSG));
             }
@@ -78,7 +91,8 @@ fn is_dns1123_label_chars(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// Checks standard base64 the way Go's decoder does; `Err(offset)` is the reported input byte.
@@ -174,7 +188,9 @@ pub fn go_json_syntax_error(body: &[u8]) -> String {
                 }
                 c if c == b'-' || c.is_ascii_digit() || c.is_ascii_alphabetic() => {
                     let start = i;
-                    while i < body.len() && (body[i].is_ascii_alphanumeric() || matches!(body[i], b'-' | b'+' | b'.')) {
+                    while i < body.len()
+                        && (body[i].is_ascii_alphanumeric() || matches!(body[i], b'-' | b'+' | b'.'))
+                    {
                         i += 1;
                     }
                     let lit = &body[start..i];
@@ -209,7 +225,10 @@ pub fn go_json_syntax_error(body: &[u8]) -> String {
                 *stack.last_mut().expect("non-empty") = Ctx::ObjColon;
             }
             (Ctx::ObjKeyOrEnd | Ctx::ObjKey, c) => {
-                return format!("invalid character {} looking for beginning of object key string", desc(c));
+                return format!(
+                    "invalid character {} looking for beginning of object key string",
+                    desc(c)
+                );
             }
             (Ctx::ObjColon, b':') => {
                 i += 1;
@@ -220,7 +239,9 @@ pub fn go_json_syntax_error(body: &[u8]) -> String {
                 i += 1;
                 *stack.last_mut().expect("non-empty") = Ctx::ObjKey;
             }
-            (Ctx::ObjCommaOrEnd, c) => return format!("invalid character {} after object key:value pair", desc(c)),
+            (Ctx::ObjCommaOrEnd, c) => {
+                return format!("invalid character {} after object key:value pair", desc(c));
+            }
             (Ctx::ArrCommaOrEnd, b',') => {
                 i += 1;
                 expect_value = true;
@@ -236,19 +257,33 @@ pub fn go_json_syntax_error(body: &[u8]) -> String {
             b'f' => b"false",
             b'n' => b"null",
             b'-' | b'0'..=b'9' => return None,
-            c => return Some(format!("invalid character {} looking for beginning of value", desc(c))),
+            c => {
+                return Some(format!(
+                    "invalid character {} looking for beginning of value",
+                    desc(c)
+                ));
+            }
         };
         let name = std::str::from_utf8(expected).unwrap_or("");
         for (k, want) in expected.iter().enumerate() {
             match lit.get(k) {
                 Some(got) if got == want => continue,
                 Some(got) => {
-                    return Some(format!("invalid character {} in literal {name} (expecting {})", desc(*got), desc(*want)));
+                    return Some(format!(
+                        "invalid character {} in literal {name} (expecting {})",
+                        desc(*got),
+                        desc(*want)
+                    ));
                 }
                 None => return Some("unexpected end of JSON input".into()),
             }
         }
-        (lit.len() > expected.len()).then(|| format!("invalid character {} after top-level value", desc(lit[expected.len()])))
+        (lit.len() > expected.len()).then(|| {
+            format!(
+                "invalid character {} after top-level value",
+                desc(lit[expected.len()])
+            )
+        })
     }
     fn advance_after_value(stack: &mut [Ctx]) {
         if let Some(top) = stack.last_mut() {
@@ -293,7 +328,11 @@ pub fn check_secret_data(object: &Value) -> Result<(), String> {
                     }
                 }
                 Value::Null => {}
-                _ => return Err("json: cannot unmarshal into Go struct field Secret.data of type []uint8".into()),
+                _ => {
+                    return Err(
+                        "json: cannot unmarshal into Go struct field Secret.data of type []uint8".into(),
+                    );
+                }
             }
         }
     }
@@ -309,7 +348,10 @@ mod tests {
         assert!(validate_name("example.com", NameRule::Subdomain, false).is_empty());
         let c = validate_name("Bad_Name", NameRule::Subdomain, false);
         assert_eq!(c.len(), 1);
-        assert!(c[0].message.starts_with("Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
+        assert!(
+            c[0].message
+                .starts_with("Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain")
+        );
         assert!(!validate_name("a.b", NameRule::Label, false).is_empty());
         assert!(validate_name("web-", NameRule::Subdomain, true).is_empty());
         assert!(validate_name("system:admin", NameRule::PathSegment, false).is_empty());
@@ -330,9 +372,18 @@ mod tests {
             go_json_syntax_error(b"{not json"),
             "invalid character 'n' looking for beginning of object key string"
         );
-        assert_eq!(go_json_syntax_error(b"{\"a\" 1}"), "invalid character '1' after object key");
-        assert_eq!(go_json_syntax_error(b"{\"a\":1 2}"), "invalid character '2' after object key:value pair");
+        assert_eq!(
+            go_json_syntax_error(b"{\"a\" 1}"),
+            "invalid character '1' after object key"
+        );
+        assert_eq!(
+            go_json_syntax_error(b"{\"a\":1 2}"),
+            "invalid character '2' after object key:value pair"
+        );
         assert_eq!(go_json_syntax_error(b"{\"a\":"), "unexpected end of JSON input");
-        assert_eq!(go_json_syntax_error(b"x"), "invalid character 'x' looking for beginning of value");
+        assert_eq!(
+            go_json_syntax_error(b"x"),
+            "invalid character 'x' looking for beginning of value"
+        );
     }
 }

@@ -64,7 +64,11 @@ impl Filter {
                     (true, Some(true)) => Some(("MODIFIED", cur.clone())),
                     (true, _) => Some(("ADDED", cur.clone())),
                     (false, Some(true)) => {
-                        let mut old = change.previous.as_ref().map(|p| p.value.clone()).unwrap_or_default();
+                        let mut old = change
+                            .previous
+                            .as_ref()
+                            .map(|p| p.value.clone())
+                            .unwrap_or_default();
                         if let Some(m) = old.get_mut("metadata").and_then(Value::as_object_mut) {
                             m.insert("resourceVersion".into(), json!(change.rv.to_string()));
                         }
@@ -87,11 +91,22 @@ impl Renderer {
     fn line(&self, type_: &str, object: &Value) -> Bytes {
         let object = match self.repr {
             Representation::Full => self.shared.present(&self.rt, object),
-            Representation::Metadata => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                "metadata": object.get("metadata").cloned().unwrap_or(json!({}))}),
+            Representation::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": object.get("metadata").cloned().unwrap_or(json!({}))})
+            }
             Representation::Table => {
-                let rv = object.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
-                table::render(&self.shared, &self.rt, std::slice::from_ref(object), json!({"resourceVersion": rv}), "Metadata")
+                let rv = object
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(json!(""));
+                table::render(
+                    &self.shared,
+                    &self.rt,
+                    std::slice::from_ref(object),
+                    json!({"resourceVersion": rv}),
+                    "Metadata",
+                )
             }
         };
         let mut out = serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
@@ -131,7 +146,11 @@ pub(crate) fn handle(
     shutdown: Option<ServeShutdown>,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = parse_selectors(&rt, query)?;
-    let filter = Filter { namespace: (!attrs.namespace.is_empty()).then(|| attrs.namespace.clone()), labels, fields };
+    let filter = Filter {
+        namespace: (!attrs.namespace.is_empty()).then(|| attrs.namespace.clone()),
+        labels,
+        fields,
+    };
     let send_initial = query.flag("sendInitialEvents");
     if send_initial && query.get("resourceVersionMatch") != Some("NotOlderThan") {
         return Err(ApiError::new(
@@ -144,7 +163,10 @@ pub(crate) fn handle(
     let since = match query.get("resourceVersion") {
         _ if send_initial => None,
         None | Some("0") => None,
-        Some(rv) => Some(rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?),
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?,
+        ),
     };
     let bookmarks = query.flag("allowWatchBookmarks");
     let timeout = match query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()) {
@@ -152,10 +174,18 @@ pub(crate) fn handle(
         None => {
             let (min, max) = shared.options.watch_timeout;
             let span = max.saturating_sub(min).as_millis() as u64;
-            min + Duration::from_millis(if span == 0 { 0 } else { rand::rng().random_range(0..=span) })
+            min + Duration::from_millis(if span == 0 {
+                0
+            } else {
+                rand::rng().random_range(0..=span)
+            })
         }
     };
-    let renderer = Renderer { shared: shared.clone(), rt: rt.clone(), repr };
+    let renderer = Renderer {
+        shared: shared.clone(),
+        rt: rt.clone(),
+        repr,
+    };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let start = shared.store.watch(&rt.key(), since);
     let epoch = shared.watch_epoch.subscribe();
@@ -170,7 +200,10 @@ pub(crate) fn handle(
         };
         let mut last_rv = start.rv;
         for obj in &start.snapshot {
-            if filter.in_scope(obj_ns(obj)) && filter.matches(&obj.value) && tx.send(Ok(renderer.line("ADDED", &obj.value))).await.is_err() {
+            if filter.in_scope(obj_ns(obj))
+                && filter.matches(&obj.value)
+                && tx.send(Ok(renderer.line("ADDED", &obj.value))).await.is_err()
+            {
                 return;
             }
         }
@@ -184,16 +217,31 @@ pub(crate) fn handle(
         if send_initial && tx.send(Ok(renderer.bookmark(start.rv, true))).await.is_err() {
             return;
         }
-        run(renderer, filter, start.receiver, tx, timeout, bookmarks.then_some(bookmark_interval), epoch, shutdown, &mut last_rv).await;
+        run(
+            renderer,
+            filter,
+            start.receiver,
+            tx,
+            timeout,
+            bookmarks.then_some(bookmark_interval),
+            epoch,
+            shutdown,
+            &mut last_rv,
+        )
+        .await;
     });
     let mut resp = Response::new(Body::from_stream(ReceiverStream::new(rx)));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
 fn obj_ns(o: &StoredObject) -> &str {
-    o.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")
+    o.value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 #[allow(clippy::too_many_arguments)]
