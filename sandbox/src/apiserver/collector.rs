@@ -305,10 +305,10 @@ fn finalize(shared: &Shared, r: &ObjectRef) -> bool {
             remove_finalizer(shared, r, &obj, FOREGROUND_FINALIZER);
         } else {
             for dep in &dependents {
-                if let Some(d) = shared.store.get(&dep.key, &dep.namespace, &dep.name) {
-                    if !is_terminating(&d.value) {
-                        delete(shared, dep, Propagation::Foreground);
-                    }
+                if let Some(d) = shared.store.get(&dep.key, &dep.namespace, &dep.name)
+                    && !is_terminating(&d.value)
+                {
+                    delete(shared, dep, Propagation::Foreground);
                 }
             }
         }

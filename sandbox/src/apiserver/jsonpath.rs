@@ -75,7 +75,7 @@ pub fn evaluate<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
                     if let Value::Array(a) = c {
                         next.extend(a.iter().filter(|e| match e.get(k.as_str()) {
                             Some(Value::String(s)) => s == want,
-                            Some(other) => other.to_string() == *want,
+                            Some(other) => want.as_str() == other.to_string().as_str(),
                             None => false,
                         }));
                     }

@@ -135,10 +135,10 @@ fn meta(v: &Value) -> Option<&Map<String, Value>> {
 }
 
 fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
-    if !v.get("metadata").is_some_and(Value::is_object) {
-        if let Some(m) = v.as_object_mut() {
-            m.insert("metadata".into(), json!({}));
-        }
+    if !v.get("metadata").is_some_and(Value::is_object)
+        && let Some(m) = v.as_object_mut()
+    {
+        m.insert("metadata".into(), json!({}));
     }
     v.get_mut("metadata")
         .and_then(Value::as_object_mut)
@@ -443,25 +443,24 @@ impl Shared {
                 m.remove(k);
             }
             let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-            if name.is_empty() {
-                if let Some(prefix) = m
+            if name.is_empty()
+                && let Some(prefix) = m
                     .get("generateName")
                     .and_then(Value::as_str)
                     .filter(|p| !p.is_empty())
-                {
-                    let prefix = prefix.to_string();
-                    let causes = validation::validate_name(&prefix, rt.name_rule, true);
-                    if !causes.is_empty() {
-                        return Err(ApiError::invalid(
-                            &rt.qualified_kind(),
-                            &rt.group,
-                            &rt.kind,
-                            "",
-                            causes,
-                        ));
-                    }
-                    m.insert("name".into(), json!(format!("{prefix}{}", generate_suffix())));
+            {
+                let prefix = prefix.to_string();
+                let causes = validation::validate_name(&prefix, rt.name_rule, true);
+                if !causes.is_empty() {
+                    return Err(ApiError::invalid(
+                        &rt.qualified_kind(),
+                        &rt.group,
+                        &rt.kind,
+                        "",
+                        causes,
+                    ));
                 }
+                m.insert("name".into(), json!(format!("{prefix}{}", generate_suffix())));
             }
         }
         let name = meta_str(&body, "name").unwrap_or("").to_string();
@@ -555,10 +554,10 @@ impl Shared {
     ) -> Result<Write, ApiError> {
         let name = meta_str(&old.value, "name").unwrap_or("").to_string();
         // A resourceVersion in the body is an optimistic-concurrency precondition.
-        if let Some(rv) = meta_str(&new, "resourceVersion") {
-            if rv != old.rv.to_string() {
-                return Err(ApiError::conflict_modified(&rt.group, &rt.plural, &name));
-            }
+        if let Some(rv) = meta_str(&new, "resourceVersion")
+            && rv != old.rv.to_string()
+        {
+            return Err(ApiError::conflict_modified(&rt.group, &rt.plural, &name));
         }
         self.normalize_body(rt, &mut new)?;
         if subresource == Some("status") {
@@ -596,10 +595,10 @@ impl Shared {
                     None => m.remove(k),
                 };
             }
-            if !m.contains_key("managedFields") {
-                if let Some(mf) = old_meta.get("managedFields") {
-                    m.insert("managedFields".into(), mf.clone());
-                }
+            if !m.contains_key("managedFields")
+                && let Some(mf) = old_meta.get("managedFields")
+            {
+                m.insert("managedFields".into(), mf.clone());
             }
             m.insert("resourceVersion".into(), json!(old.rv.to_string()));
         }
@@ -638,21 +637,20 @@ impl Shared {
         opts: &WriteOptions,
     ) -> Result<WriteResult, ApiError> {
         let namespace = object_namespace(rt, namespace);
-        if let Some(body_name) = meta_str(&body, "name") {
-            if body_name != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
-                )));
-            }
+        if let Some(body_name) = meta_str(&body, "name")
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
         }
-        if rt.namespaced {
-            if let Some(ns) = meta_str(&body, "namespace") {
-                if ns != namespace {
-                    return Err(ApiError::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ));
-                }
-            }
+        if rt.namespaced
+            && let Some(ns) = meta_str(&body, "namespace")
+            && ns != namespace
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
         let now = self.now_string();
         let mut warnings = vec![];
@@ -829,8 +827,8 @@ impl Shared {
                     ));
                 }
             }
-            if let Some(rv) = &opts.resource_version {
-                if *rv != old.rv.to_string() {
+            if let Some(rv) = &opts.resource_version
+                && *rv != old.rv.to_string() {
                     return Err(ApiError::conflict(
                         &rt.group,
                         &rt.plural,
@@ -841,7 +839,6 @@ impl Shared {
                         ),
                     ));
                 }
-            }
             let mut new = old.value.clone();
             let mut fins = finalizers(&new);
             let mut add = |f: &str| {
@@ -872,11 +869,10 @@ impl Shared {
                     if rt.defaulting != Defaulting::Namespace && rt.defaulting != Defaulting::Crd {
                         m.insert("deletionGracePeriodSeconds".into(), json!(0));
                     }
-                    if let Some(g) = m.get("generation").and_then(Value::as_i64) {
-                        if g > 0 && rt.is_custom() {
+                    if let Some(g) = m.get("generation").and_then(Value::as_i64)
+                        && g > 0 && rt.is_custom() {
                             m.insert("generation".into(), json!(g + 1));
                         }
-                    }
                 }
             }
             match rt.defaulting {
@@ -936,10 +932,11 @@ impl Shared {
 /// (`test /metadata/finalizers == null` before adding the first finalizer).
 pub fn apply_json_patch(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), json_patch::PatchError> {
     for op in &ops.0 {
-        if let json_patch::PatchOperation::Test(t) = op {
-            if t.value.is_null() && doc.pointer(t.path.as_str()).is_none_or(Value::is_null) {
-                continue;
-            }
+        if let json_patch::PatchOperation::Test(t) = op
+            && t.value.is_null()
+            && doc.pointer(t.path.as_str()).is_none_or(Value::is_null)
+        {
+            continue;
         }
         json_patch::patch(doc, std::slice::from_ref(op))?;
     }

@@ -276,7 +276,7 @@ fn parse_requirement(p: &mut Parser) -> Result<Requirement, String> {
             };
             let n: i64 = s
                 .parse()
-                .map_err(|_| format!("for 'Gt', 'Lt' operators, the value must be an integer"))?;
+                .map_err(|_| "for 'Gt', 'Lt' operators, the value must be an integer".to_string())?;
             Ok(if op == Tok::Gt {
                 Requirement::Gt(key, n)
             } else {

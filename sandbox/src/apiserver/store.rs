@@ -516,10 +516,10 @@ fn index(inner: &mut Inner, r: &ObjectRef, v: &Value) {
 }
 
 fn unindex(inner: &mut Inner, r: &ObjectRef, v: &Value) {
-    if let Some(uid) = uid_of(v) {
-        if inner.by_uid.get(&uid) == Some(r) {
-            inner.by_uid.remove(&uid);
-        }
+    if let Some(uid) = uid_of(v)
+        && inner.by_uid.get(&uid) == Some(r)
+    {
+        inner.by_uid.remove(&uid);
     }
     for owner in owner_uids(v) {
         if let Some(set) = inner.dependents.get_mut(&owner) {

@@ -208,10 +208,10 @@ pub(crate) fn handle(
             }
         }
         for change in &start.replay {
-            if let Some((t, v)) = filter.event(change) {
-                if tx.send(Ok(renderer.line(t, &v))).await.is_err() {
-                    return;
-                }
+            if let Some((t, v)) = filter.event(change)
+                && tx.send(Ok(renderer.line(t, &v))).await.is_err()
+            {
+                return;
             }
         }
         if send_initial && tx.send(Ok(renderer.bookmark(start.rv, true))).await.is_err() {
