@@ -90,7 +90,7 @@ impl Default for ApiServerBuilder {
             watch_buffer: 4_096,
             bookmark_interval: Duration::from_secs(60),
             watch_timeout: (Duration::from_secs(300), Duration::from_secs(600)),
-            access_log_capacity: 1_000_000,
+            access_log_capacity: 200_000,
             max_body_bytes: 3 * 1024 * 1024,
             clock: Arc::new(Timestamp::now),
         }
