@@ -23,8 +23,6 @@ const PENDING: &[(&str, &str)] = &[
     ("discovery-version", "reports v1.33 on purpose"),
     // The sandbox lists only the groups it serves, not all of kube-apiserver's.
     ("discovery-apis", "only served groups are listed"),
-    // apps/v1 scale subresources (deployments/scale, ...) are not served yet.
-    ("discovery-apps-v1", "no /scale subresources"),
     // Server-side apply: pending the sandbox-fields `fieldmanager` library.
     ("ssa-alpha-one", "SSA pending sandbox-fields"),
     ("ssa-beta-two", "SSA pending sandbox-fields"),

@@ -217,6 +217,23 @@ async fn status_subresource_and_generation_follow_kube_rules() {
     assert_eq!(r.body["status"]["observedGeneration"], 2);
     assert_eq!(r.body["spec"]["replicas"], 1);
     assert_eq!(r.body["metadata"]["generation"], 2);
+    // The scale subresource reads and writes spec.replicas.
+    let r = get(&server, &format!("{DEPLOY}/web/scale")).await;
+    assert_eq!(r.body["kind"], "Scale");
+    assert_eq!(r.body["status"]["selector"], "app=web");
+    let r = patch(
+        &server,
+        &format!("{DEPLOY}/web/scale"),
+        "application/merge-patch+json",
+        json!({"spec": {"replicas": 3}}),
+    )
+    .await;
+    assert_eq!((r.status, &r.body["spec"]["replicas"]), (200, &json!(3)));
+    let r = get(&server, &format!("{DEPLOY}/web")).await;
+    assert_eq!(
+        (&r.body["spec"]["replicas"], &r.body["metadata"]["generation"]),
+        (&json!(3), &json!(3))
+    );
     // Secrets have no status subresource.
     assert_eq!(
         get(&server, "/api/v1/namespaces/default/secrets/x/status")

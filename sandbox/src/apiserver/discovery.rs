@@ -101,6 +101,17 @@ fn resource_list(reg: &Registry, g: &str, v: &str) -> Value {
         }
         r["storageVersionHash"] = json!(t.storage_version_hash());
         resources.push(r);
+        if t.scale_subresource {
+            resources.push(json!({
+                "name": format!("{}/scale", t.plural),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if t.status_subresource {
             resources.push(json!({
                 "name": format!("{}/status", t.plural),

@@ -25,7 +25,7 @@ use super::resources::ResourceType;
 use super::selectors::{self, FieldSelector, LabelSelector};
 use super::status::{ApiError, Details, success_status};
 use super::store::StoredObject;
-use super::{Shared, discovery, openapi, table, watch};
+use super::{Shared, discovery, openapi, scale, table, watch};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -156,6 +156,7 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
     let subresource = match attrs.subresource.as_str() {
         "" => None,
         "status" if rt.status_subresource => Some("status"),
+        "scale" if rt.scale_subresource => Some("scale"),
         _ => return Err(ApiError::no_such_resource()),
     };
     if !rt.namespaced && !attrs.namespace.is_empty() && rt.plural != "namespaces" {
@@ -190,6 +191,21 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
         },
         force: query.flag("force"),
     };
+    if subresource == Some("scale") {
+        let body = read_body(shared, req.into_body()).await?;
+        let patch_type = PatchType::from_content_type(&content_type);
+        let scale = scale::handle(
+            shared,
+            &rt,
+            ns,
+            name,
+            &attrs.verb,
+            patch_type,
+            &body,
+            &write_opts(),
+        )?;
+        return Ok(json_response(StatusCode::OK, &scale, &[]));
+    }
     match attrs.verb.as_str() {
         "get" => {
             let obj = shared.get(&rt, ns, name)?;

@@ -26,6 +26,7 @@ mod discovery;
 mod http;
 mod jsonpath;
 mod openapi;
+mod scale;
 mod table;
 mod watch;
 

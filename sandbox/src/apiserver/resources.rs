@@ -125,6 +125,8 @@ pub struct ResourceType {
     pub verbs: Vec<String>,
     /// Has a `/status` subresource.
     pub status_subresource: bool,
+    /// Has an `autoscaling/v1` `/scale` subresource over `spec.replicas`.
+    pub scale_subresource: bool,
     /// Sets and bumps `metadata.generation`.
     pub generation: bool,
     /// Kind of lists.
@@ -229,6 +231,10 @@ fn builtin(
         categories: categories.iter().map(|s| s.to_string()).collect(),
         verbs: STD_VERBS.iter().map(|s| s.to_string()).collect(),
         status_subresource,
+        scale_subresource: matches!(
+            defaulting,
+            Defaulting::Deployment | Defaulting::StatefulSet | Defaulting::ReplicaSet
+        ),
         generation,
         list_kind: format!("{kind}List"),
         field_selectors: vec![],
@@ -581,6 +587,7 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
             .map(String::from)
             .to_vec(),
             status_subresource,
+            scale_subresource: false,
             generation: true,
             list_kind: list_kind.clone(),
             field_selectors: selectable_fields.iter().map(|f| (f.clone(), f.clone())).collect(),

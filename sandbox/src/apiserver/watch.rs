@@ -333,3 +333,76 @@ async fn lagged(renderer: &Renderer, tx: &mpsc::Sender<Result<Bytes, std::io::Er
     let oldest = renderer.shared.store.current_rv();
     let _ = tx.send(Ok(error_line(&ApiError::expired(last_rv, oldest)))).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources::ResourceKey;
+    use crate::apiserver::selectors::parse_label_selector;
+
+    fn stored(rv: u64, group: &str) -> Arc<StoredObject> {
+        Arc::new(StoredObject {
+            rv,
+            value: json!({"metadata": {"name": "o", "namespace": "ns", "resourceVersion": rv.to_string(), "labels": {"group": group}}}),
+        })
+    }
+
+    fn change(kind: ChangeKind, rv: u64, now: &str, before: Option<&str>) -> Change {
+        Change {
+            rv,
+            kind,
+            key: ResourceKey::new("", "secrets"),
+            namespace: "ns".into(),
+            name: "o".into(),
+            object: stored(rv, now),
+            previous: before.map(|b| stored(rv - 1, b)),
+        }
+    }
+
+    #[test]
+    fn selector_transitions_become_added_and_deleted() {
+        let f = Filter {
+            namespace: Some("ns".into()),
+            labels: parse_label_selector("group=a").unwrap(),
+            fields: Default::default(),
+        };
+        let kind = |c: &Change| {
+            f.event(c).map(|(t, v)| {
+                (
+                    t,
+                    v["metadata"]["labels"]["group"].as_str().unwrap().to_string(),
+                    v["metadata"]["resourceVersion"].clone(),
+                )
+            })
+        };
+        assert_eq!(
+            kind(&change(ChangeKind::Added, 5, "a", None)),
+            Some(("ADDED", "a".into(), json!("5")))
+        );
+        assert_eq!(kind(&change(ChangeKind::Added, 5, "b", None)), None);
+        assert_eq!(
+            kind(&change(ChangeKind::Modified, 6, "a", Some("a"))),
+            Some(("MODIFIED", "a".into(), json!("6")))
+        );
+        assert_eq!(
+            kind(&change(ChangeKind::Modified, 6, "a", Some("b"))),
+            Some(("ADDED", "a".into(), json!("6")))
+        );
+        // Leaving the selector: the previous state, at the new resourceVersion.
+        assert_eq!(
+            kind(&change(ChangeKind::Modified, 7, "b", Some("a"))),
+            Some(("DELETED", "a".into(), json!("7")))
+        );
+        assert_eq!(kind(&change(ChangeKind::Modified, 7, "b", Some("c"))), None);
+        assert_eq!(
+            kind(&change(ChangeKind::Deleted, 8, "a", Some("a"))),
+            Some(("DELETED", "a".into(), json!("8")))
+        );
+        let other_ns = Filter {
+            namespace: Some("other".into()),
+            labels: Default::default(),
+            fields: Default::default(),
+        };
+        assert!(other_ns.event(&change(ChangeKind::Added, 5, "a", None)).is_none());
+    }
+}
