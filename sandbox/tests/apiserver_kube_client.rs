@@ -149,6 +149,24 @@ async fn lists_paginate_with_continue_tokens() {
         }
     }
     assert_eq!(pages, 3);
+    // A continuation whose snapshot has left the history window gets 410 Expired.
+    let first = api.list(&ListParams::default().limit(10)).await.unwrap();
+    server.compact_history();
+    api.create(&PostParams::default(), &secret("later", &[]))
+        .await
+        .unwrap();
+    let expired = api
+        .list(
+            &ListParams::default()
+                .limit(10)
+                .continue_token(first.metadata.continue_.as_deref().unwrap()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(expired, kube::Error::Api(ref s) if s.code == 410 && s.reason == "Expired"),
+        "{expired:?}"
+    );
     assert_eq!(names.len(), 25);
     assert!(names.windows(2).all(|w| w[0] < w[1]));
     let selected = api

@@ -473,7 +473,19 @@ fn list(
     let (token_rv, after) = match query.get("continue") {
         Some(token) => {
             let (rv, start) = decode_continue(token)?;
-            (Some(rv), Some(parse_start_key(in_namespace, ns, &start)))
+            let after = parse_start_key(in_namespace, ns, &start);
+            if rv < shared.store.oldest_resumable(&rt.key()) {
+                // The snapshot the token continues is gone; offer an inconsistent continuation.
+                let mut e = ApiError::new(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                    None,
+                );
+                e.continue_token = Some(encode_continue(shared.store.current_rv(), &start));
+                return Err(e);
+            }
+            (Some(rv), Some(after))
         }
         None => (None, None),
     };

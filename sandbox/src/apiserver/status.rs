@@ -88,6 +88,8 @@ pub struct ApiError {
     pub message: String,
     /// `details`; `None` omits the field, `Some(default)` renders `{}`. Boxed to keep results small.
     pub details: Option<Box<Details>>,
+    /// `metadata.continue` (410 on a list continuation whose snapshot is gone).
+    pub continue_token: Option<String>,
 }
 
 impl ApiError {
@@ -98,6 +100,7 @@ impl ApiError {
             reason: reason.to_string(),
             message: message.into(),
             details: details.map(Box::new),
+            continue_token: None,
         }
     }
 
@@ -243,7 +246,10 @@ impl ApiError {
         let mut m = Map::new();
         m.insert("kind".into(), json!("Status"));
         m.insert("apiVersion".into(), json!("v1"));
-        m.insert("metadata".into(), json!({}));
+        match &self.continue_token {
+            Some(c) => m.insert("metadata".into(), json!({"continue": c})),
+            None => m.insert("metadata".into(), json!({})),
+        };
         m.insert("status".into(), json!("Failure"));
         m.insert("message".into(), json!(self.message));
         if !self.reason.is_empty() {
