@@ -151,10 +151,10 @@ async fn lists_paginate_with_continue_tokens() {
     assert_eq!(pages, 3);
     // A continuation whose snapshot has left the history window gets 410 Expired.
     let first = api.list(&ListParams::default().limit(10)).await.unwrap();
-    server.compact_history();
     api.create(&PostParams::default(), &secret("later", &[]))
         .await
         .unwrap();
+    server.compact_history();
     let expired = api
         .list(
             &ListParams::default()
