@@ -7,4 +7,5 @@
 //!
 //! Production code never depends on anything here except through the real protocols.
 
+pub mod apiserver;
 pub mod entra;
