@@ -105,7 +105,7 @@ fn default_expires_at_key() -> String {
 /// volume mounts; set them to `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` and `AZURE_TENANT_ID` to
 /// feed the Azure SDKs' environment credential through `envFrom`. An empty key name (except
 /// `clientSecret`) leaves that value out.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = secret_keys_rules)]
 pub struct SecretKeys {
@@ -527,9 +527,12 @@ pub struct RotationProgress {
     /// Earliest time the previous credential may be revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_after: Option<Time>,
-    /// Why the rotation is being abandoned (phase `Abandoning`).
+    /// Why the rotation is being abandoned (phase `Abandoning`): a stable reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abandon_reason: Option<String>,
+    /// Why the rotation is being abandoned, for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandon_message: Option<String>,
 }
 
 /// A failed step, retried with exponential backoff.
@@ -551,6 +554,10 @@ pub struct FailureRecord {
     /// The generation the failure happened at; a spec change retries at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Whether the failure may go away by itself (throttling, outages) rather than needing a
+    /// change (permissions, policy).
+    #[serde(default)]
+    pub retryable: bool,
 }
 
 /// What a credential on the application is to this rotation.
