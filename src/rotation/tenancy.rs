@@ -258,6 +258,7 @@ mod tests {
     fn authorization_table() {
         use ProviderKind::*;
         let team = labels(&[("team", "a")]);
+        let other_team = labels(&[("team", "b")]);
         let grant_names = Grant { namespaces: Some(vec!["team-a".into()]), ..Default::default() };
         let grant_labels = Grant { namespace_selector: Some(selector(&[("team", "a")])), ..Default::default() };
         let grant_app = Grant {
@@ -288,7 +289,7 @@ mod tests {
             ("cluster provider without grants", ClusterIdentityProvider, cluster(vec![]), APP, Some(&team), Err(reason::PROVIDER_NOT_ALLOWED)),
             ("granted by name", ClusterIdentityProvider, cluster(vec![grant_names.clone()]), APP, None, Ok(())),
             ("granted by labels", ClusterIdentityProvider, cluster(vec![grant_labels.clone()]), APP, Some(&team), Ok(())),
-            ("labels do not match", ClusterIdentityProvider, cluster(vec![grant_labels.clone()]), APP, Some(&labels(&[("team", "b")])), Err(reason::PROVIDER_NOT_ALLOWED)),
+            ("labels do not match", ClusterIdentityProvider, cluster(vec![grant_labels.clone()]), APP, Some(&other_team), Err(reason::PROVIDER_NOT_ALLOWED)),
             ("labels needed but unknown", ClusterIdentityProvider, cluster(vec![grant_labels]), APP, None, Err(reason::NAMESPACE_UNKNOWN)),
             ("match expressions", ClusterIdentityProvider, cluster(vec![grant_expr]), APP, Some(&team), Ok(())),
             ("empty selector matches every namespace", ClusterIdentityProvider, cluster(vec![grant_everyone]), APP, None, Ok(())),

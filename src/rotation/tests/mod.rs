@@ -1,1 +1,5 @@
+//! Tests of the decision core: named table cases for each state and transition, crash points,
+//! and simulations over years of simulated time.
 
+mod simulation;
+mod world;
