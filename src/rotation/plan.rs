@@ -86,6 +86,10 @@ impl<'a> Planner<'a> {
             }
             self.health.blocked = Some((reason, message.clone()));
         }
+        if let Some(credentials) = &self.o.credentials {
+            // Roles as of the status about to be persisted (an adoption changes them).
+            self.absorb(credentials);
+        }
         let generation = self.generation();
         self.status.observed_generation = generation;
         let secret_name = &self.o.resource.spec.secret.name;
@@ -126,9 +130,6 @@ impl<'a> Planner<'a> {
         let deleting = meta.deletion_timestamp.is_some();
         self.health.deleting = deleting;
         self.health.suspended = self.spec().suspend && !deleting;
-        if let Some(credentials) = &self.o.credentials {
-            self.absorb(credentials);
-        }
         if deleting {
             return self.deletion();
         }

@@ -312,6 +312,44 @@ impl World {
         (Some(self.now), false)
     }
 
+    /// One plan → persist → act → record step (no crashes). `credentials` is the list carried
+    /// within the pass.
+    pub fn step(&mut self, credentials: &mut Option<ApplicationCredentials>) -> Decision {
+        let observed = self.observe(credentials.clone());
+        let decision = plan(&observed, self.now);
+        self.persist(decision.status.clone());
+        self.events.extend(decision.events.iter().cloned());
+        if matches!(decision.action, Action::Wait { .. } | Action::Blocked { .. } | Action::UpdateStatus(_)) {
+            return decision;
+        }
+        let outcome = self.perform(&decision, credentials).expect("no crash in step");
+        let recorded = record(&observed, &decision, outcome, self.now);
+        self.persist(recorded.status);
+        self.events.extend(recorded.events);
+        decision
+    }
+
+    /// Steps (advancing time when the core waits, and letting workloads progress) until `done`.
+    pub fn run_until(&mut self, done: impl Fn(&World) -> bool) {
+        let mut credentials = None;
+        for _ in 0..10_000 {
+            if done(self) {
+                return;
+            }
+            let d = self.step(&mut credentials);
+            if let Action::Wait { until } | Action::Blocked { retry_at: until, .. } = d.action {
+                credentials = None;
+                let mut next = until.unwrap_or(self.now + SignedDuration::from_secs(10));
+                if self.rolling() {
+                    next = next.min(self.now + SignedDuration::from_secs(10));
+                }
+                self.now = next.max(self.now + SignedDuration::from_secs(1));
+                self.tick_workloads();
+            }
+        }
+        panic!("condition not reached by {}", self.now);
+    }
+
     /// Performs an action; `None` when the pass died in the middle of it.
     fn perform(&mut self, d: &Decision, credentials: &mut Option<ApplicationCredentials>) -> Option<Outcome> {
         let now = self.now;
