@@ -7,7 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "secret-rotator", version, about = "Rotates OAuth client secrets before they expire")]
+#[command(
+    name = "secret-rotator",
+    version,
+    about = "Rotates OAuth client secrets before they expire"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

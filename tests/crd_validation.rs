@@ -22,7 +22,10 @@ fn manifests(dir: &str) -> Vec<(PathBuf, String)> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    files.into_iter().map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap())).collect()
+    files
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read_to_string(&p).unwrap()))
+        .collect()
 }
 
 fn parse(text: &str) -> Value {
@@ -34,7 +37,10 @@ fn invalid_manifests_are_refused_with_their_message() {
     let files = manifests("invalid-manifests");
     assert!(files.len() >= 30, "only {} invalid manifests", files.len());
     for (path, text) in files {
-        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
+        let expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
         assert!(!expected.is_empty(), "{} has no `# expect:` line", path.display());
         let errors = validate(&parse(&text));
         for want in expected {
@@ -57,11 +63,15 @@ fn valid_manifests_are_accepted_and_fit_the_rust_types() {
         assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
         let kind = value["kind"].as_str().unwrap();
         let ok = match kind {
-            "ClientSecretRotation" => serde_json::from_value::<secret_rotator::api::ClientSecretRotation>(value).map(|_| ()),
+            "ClientSecretRotation" => {
+                serde_json::from_value::<secret_rotator::api::ClientSecretRotation>(value).map(|_| ())
+            }
             "ClusterIdentityProvider" => {
                 serde_json::from_value::<secret_rotator::api::ClusterIdentityProvider>(value).map(|_| ())
             }
-            "IdentityProvider" => serde_json::from_value::<secret_rotator::api::IdentityProvider>(value).map(|_| ()),
+            "IdentityProvider" => {
+                serde_json::from_value::<secret_rotator::api::IdentityProvider>(value).map(|_| ())
+            }
             other => panic!("unexpected kind {other}"),
         };
         ok.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -83,10 +93,18 @@ fn rules(schema: &Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_cel_rule_compiles_within_the_cost_budget() {
-    for kind in ["ClientSecretRotation", "ClusterIdentityProvider", "IdentityProvider"] {
+    for kind in [
+        "ClientSecretRotation",
+        "ClusterIdentityProvider",
+        "IdentityProvider",
+    ] {
         let schema = schema_for(kind);
         let compiled = kube_cel::compile_schema(&schema);
-        assert!(compiled.compilation_errors().is_empty(), "{kind}: {:?}", compiled.compilation_errors());
+        assert!(
+            compiled.compilation_errors().is_empty(),
+            "{kind}: {:?}",
+            compiled.compilation_errors()
+        );
         let mut all = vec![];
         rules(&schema, &mut all);
         assert!(!all.is_empty());

@@ -18,7 +18,11 @@ fn crds_directory_matches_the_rust_types() {
     let mut expected: Vec<_> = files.iter().map(|f| f.file_name.clone()).collect();
     expected.sort();
     let mut present: Vec<_> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     present.sort();
     assert!(
@@ -30,7 +34,11 @@ fn crds_directory_matches_the_rust_types() {
 #[test]
 fn crds_carry_names_columns_and_list_map_conditions() {
     let files = crds_yaml().unwrap();
-    let csrot = &files.iter().find(|f| f.file_name == "clientsecretrotations.secret-rotator.dev.yaml").unwrap().yaml;
+    let csrot = &files
+        .iter()
+        .find(|f| f.file_name == "clientsecretrotations.secret-rotator.dev.yaml")
+        .unwrap()
+        .yaml;
     for needle in [
         "- csrot",
         "- secret-rotator",
@@ -42,6 +50,10 @@ fn crds_carry_names_columns_and_list_map_conditions() {
     ] {
         assert!(csrot.contains(needle), "missing {needle:?}");
     }
-    let cidp = &files.iter().find(|f| f.file_name == "clusteridentityproviders.secret-rotator.dev.yaml").unwrap().yaml;
+    let cidp = &files
+        .iter()
+        .find(|f| f.file_name == "clusteridentityproviders.secret-rotator.dev.yaml")
+        .unwrap()
+        .yaml;
     assert!(cidp.contains("scope: Cluster") && cidp.contains("- cidp"));
 }

@@ -9,6 +9,9 @@
 //!
 //! The status is the rotation's durable state machine; see [`crate::rotation`] for how it moves.
 
+// NB: kube's repeated `printcolumn(type_ = ...)` looks like a duplicated attribute to clippy.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
@@ -84,7 +87,10 @@ pub struct ApplicationSpec {
 fn application_rules(s: &mut Schema) {
     schema::add_rules(
         s,
-        [Rule::new(schema::exactly_one_of(&["clientId", "objectId"]), "set exactly one of clientId and objectId")],
+        [Rule::new(
+            schema::exactly_one_of(&["clientId", "objectId"]),
+            "set exactly one of clientId and objectId",
+        )],
     );
 }
 
@@ -155,9 +161,15 @@ fn secret_keys_rules(s: &mut Schema) {
             pairs.push(distinct(a, b));
         }
     }
-    let previous: Vec<String> =
-        fields.iter().map(|f| format!("self.previousClientSecret != self.{f}")).collect();
-    let rule = format!("{} && (!has(self.previousClientSecret) || ({}))", pairs.join(" && "), previous.join(" && "));
+    let previous: Vec<String> = fields
+        .iter()
+        .map(|f| format!("self.previousClientSecret != self.{f}"))
+        .collect();
+    let rule = format!(
+        "{} && (!has(self.previousClientSecret) || ({}))",
+        pairs.join(" && "),
+        previous.join(" && ")
+    );
     schema::add_rules(s, [Rule::new(rule, "secret key names must be distinct")]);
 }
 
@@ -239,7 +251,10 @@ fn rollout_target_rules(s: &mut Schema) {
     schema::add_rules(
         s,
         [
-            Rule::new(schema::exactly_one_of(&["name", "selector"]), "set exactly one of name and selector"),
+            Rule::new(
+                schema::exactly_one_of(&["name", "selector"]),
+                "set exactly one of name and selector",
+            ),
             Rule::new(
                 "!has(self.selector) || (has(self.selector.matchLabels) && size(self.selector.matchLabels) > 0) \
                  || (has(self.selector.matchExpressions) && size(self.selector.matchExpressions) > 0)",
@@ -292,8 +307,13 @@ fn verify_timeout_schema(_: &mut SchemaGenerator) -> Schema {
 }
 
 fn spec_rules(s: &mut Schema) {
-    let both_durations =
-        |a: &str, b: &str| format!("{} && {}", is_duration(&format!("self.{a}")), is_duration(&format!("self.{b}")));
+    let both_durations = |a: &str, b: &str| {
+        format!(
+            "{} && {}",
+            is_duration(&format!("self.{a}")),
+            is_duration(&format!("self.{b}"))
+        )
+    };
     schema::add_rules(
         s,
         [
@@ -332,11 +352,36 @@ fn spec_rules(s: &mut Schema) {
     status = "ClientSecretRotationStatus",
     shortname = "csrot",
     category = "secret-rotator",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Key", type_ = "string", description = "First characters of the current secret", json_path = ".status.current.hint"),
-    printcolumn(name = "Expires", type_ = "string", description = "When the current secret expires", json_path = ".status.current.expiresAt"),
-    printcolumn(name = "Next Rotation", type_ = "string", description = "When the next rotation is due", json_path = ".status.renewalTime"),
-    printcolumn(name = "Phase", type_ = "string", priority = 1, description = "Phase of the rotation in flight", json_path = ".status.rotation.phase"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Key",
+        type_ = "string",
+        description = "First characters of the current secret",
+        json_path = ".status.current.hint"
+    ),
+    printcolumn(
+        name = "Expires",
+        type_ = "string",
+        description = "When the current secret expires",
+        json_path = ".status.current.expiresAt"
+    ),
+    printcolumn(
+        name = "Next Rotation",
+        type_ = "string",
+        description = "When the next rotation is due",
+        json_path = ".status.renewalTime"
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        priority = 1,
+        description = "Phase of the rotation in flight",
+        json_path = ".status.rotation.phase"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "A client secret kept fresh: minted before the current one expires, verified, written into a Secret, rolled out to the workloads that read it, and only then is the old one revoked."
 )]

@@ -51,12 +51,17 @@ impl GoDuration {
     /// Parses the text. Accepts exactly what [`GO_DURATION_PATTERN`] accepts.
     pub fn to_signed(&self) -> Result<SignedDuration, InvalidDuration> {
         let text = self.0.as_str();
-        let invalid = |detail: &str| InvalidDuration { value: text.to_owned(), detail: detail.to_owned() };
+        let invalid = |detail: &str| InvalidDuration {
+            value: text.to_owned(),
+            detail: detail.to_owned(),
+        };
         if text.is_empty() {
             return Err(invalid("empty"));
         }
         if !matches_pattern(text) {
-            return Err(invalid("expected one or more <number><unit> groups with unit h, m, s or ms"));
+            return Err(invalid(
+                "expected one or more <number><unit> groups with unit h, m, s or ms",
+            ));
         }
         let parsed = kube::core::Duration::from_str(text).map_err(|e| invalid(&e.to_string()))?;
         if parsed.is_negative() {
@@ -155,22 +160,36 @@ mod tests {
             ("1h0m30s", 3630),
         ];
         for (text, secs) in cases {
-            assert_eq!(GoDuration::from(text).to_signed(), Ok(SignedDuration::from_secs(secs)), "{text}");
+            assert_eq!(
+                GoDuration::from(text).to_signed(),
+                Ok(SignedDuration::from_secs(secs)),
+                "{text}"
+            );
         }
-        assert_eq!(GoDuration::from("250ms").to_signed(), Ok(SignedDuration::from_millis(250)));
+        assert_eq!(
+            GoDuration::from("250ms").to_signed(),
+            Ok(SignedDuration::from_millis(250))
+        );
     }
 
     #[test]
     fn what_the_schema_refuses_does_not_parse() {
-        for text in ["", "90d", "-1h", "1", "h", "1.h", "1h 30m", "P90D", "1y", "10us", "1e3s", " 1h"] {
-            assert!(GoDuration::from(text).to_signed().is_err(), "{text:?} should not parse");
+        for text in [
+            "", "90d", "-1h", "1", "h", "1.h", "1h 30m", "P90D", "1y", "10us", "1e3s", " 1h",
+        ] {
+            assert!(
+                GoDuration::from(text).to_signed().is_err(),
+                "{text:?} should not parse"
+            );
         }
     }
 
     #[test]
     fn the_pattern_matcher_agrees_with_the_schema_regex() {
         let re = regex::Regex::new(GO_DURATION_PATTERN).unwrap();
-        for text in ["2160h", "30m", "1h30m", "1.5h", "250ms", "90d", "1", "1.h", "-1h", "1h 30m", "ms", "1msh"] {
+        for text in [
+            "2160h", "30m", "1h30m", "1.5h", "250ms", "90d", "1", "1.h", "-1h", "1h 30m", "ms", "1msh",
+        ] {
             assert_eq!(matches_pattern(text), re.is_match(text), "{text:?}");
         }
     }

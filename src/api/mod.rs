@@ -29,7 +29,11 @@ pub const REGENERATE_COMMAND: &str = "cargo run -- crd";
 
 /// The operator's CustomResourceDefinitions.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![ClientSecretRotation::crd(), ClusterIdentityProvider::crd(), IdentityProvider::crd()]
+    vec![
+        ClientSecretRotation::crd(),
+        ClusterIdentityProvider::crd(),
+        IdentityProvider::crd(),
+    ]
 }
 
 /// One rendered CRD file.
@@ -81,13 +85,17 @@ pub fn crds_yaml() -> Result<Vec<CrdFile>, CrdError> {
 /// Writes [`crds_yaml`] into `dir` (created if missing) and returns the paths written.
 pub fn write_crds(dir: &Path) -> Result<Vec<String>, CrdError> {
     let files = crds_yaml()?;
-    std::fs::create_dir_all(dir)
-        .map_err(|source| CrdError::Write { path: dir.display().to_string(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| CrdError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
     let mut written = Vec::new();
     for file in files {
         let path = dir.join(&file.file_name);
-        std::fs::write(&path, &file.yaml)
-            .map_err(|source| CrdError::Write { path: path.display().to_string(), source })?;
+        std::fs::write(&path, &file.yaml).map_err(|source| CrdError::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
         written.push(path.display().to_string());
     }
     Ok(written)

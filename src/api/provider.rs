@@ -9,6 +9,9 @@
 //!   `ClusterIdentityProvider` and its `grants`;
 //! * a `ClusterIdentityProvider` with no grant can be used by no namespace.
 
+// NB: kube's repeated `printcolumn(type_ = ...)` looks like a duplicated attribute to clippy.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::CustomResource;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -172,7 +175,12 @@ fn cluster_auth_rules(s: &mut Schema) {
     schema::add_rules(
         s,
         [Rule::new(
-            schema::exactly_one_of(&["workloadIdentity", "clientSecret", "clientCertificate", "managedIdentity"]),
+            schema::exactly_one_of(&[
+                "workloadIdentity",
+                "clientSecret",
+                "clientCertificate",
+                "managedIdentity",
+            ]),
             "set exactly one sign-in method: workloadIdentity, clientSecret, clientCertificate or managedIdentity",
         )],
     );
@@ -369,7 +377,11 @@ pub struct IdentityProviderStatus {
     category = "secret-rotator",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenantId"),
     printcolumn(name = "Cloud", type_ = "string", json_path = ".spec.cloud"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "A cluster-wide identity provider: an Entra tenant, how the operator signs in there, and which namespaces may use it, for which applications."
 )]
@@ -399,7 +411,11 @@ pub struct ClusterIdentityProviderSpec {
     category = "secret-rotator",
     printcolumn(name = "Tenant", type_ = "string", json_path = ".spec.tenantId"),
     printcolumn(name = "Cloud", type_ = "string", json_path = ".spec.cloud"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "A namespaced identity provider: an Entra tenant and how the operator signs in there, usable only by rotations in the same namespace."
 )]

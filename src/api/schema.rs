@@ -33,7 +33,11 @@ pub(crate) struct Rule {
 
 impl Rule {
     pub(crate) fn new(rule: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { rule: rule.into(), message: message.into(), field_path: None }
+        Self {
+            rule: rule.into(),
+            message: message.into(),
+            field_path: None,
+        }
     }
 
     /// Reports the failure at `path` (relative to the object the rule sits on, e.g. `.renewBefore`)
@@ -98,7 +102,11 @@ pub(crate) fn duration_schema(rules: impl IntoIterator<Item = Rule>) -> Schema {
 
 /// CEL: exactly one of the listed optional fields of `self` is set.
 pub(crate) fn exactly_one_of(fields: &[&str]) -> String {
-    let list = fields.iter().map(|f| format!("has(self.{f})")).collect::<Vec<_>>().join(", ");
+    let list = fields
+        .iter()
+        .map(|f| format!("has(self.{f})"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("[{list}].filter(x, x).size() == 1")
 }
 

@@ -252,10 +252,16 @@ mod tests {
 
     #[test]
     fn long_names_are_bounded_and_stay_distinct() {
-        assert_eq!(pod_template_annotation_key("my-app"), "rollout.secret-rotator.dev/my-app");
+        assert_eq!(
+            pod_template_annotation_key("my-app"),
+            "rollout.secret-rotator.dev/my-app"
+        );
         let long_a = format!("{}a", "x".repeat(100));
         let long_b = format!("{}b", "x".repeat(100));
-        let (ka, kb) = (pod_template_annotation_key(&long_a), pod_template_annotation_key(&long_b));
+        let (ka, kb) = (
+            pod_template_annotation_key(&long_a),
+            pod_template_annotation_key(&long_b),
+        );
         assert_ne!(ka, kb);
         assert!(ka.split('/').nth(1).unwrap().len() <= 63);
         assert_eq!(staging_secret_name("my-app"), "my-app-staging");

@@ -68,14 +68,44 @@ fn fmt_time(t: &Time) -> String {
 }
 
 /// Recomputes the three conditions of `status`.
-pub fn update(status: &mut ClientSecretRotationStatus, secret_name: &str, health: &Health, generation: Option<i64>, now: Timestamp) {
+pub fn update(
+    status: &mut ClientSecretRotationStatus,
+    secret_name: &str,
+    health: &Health,
+    generation: Option<i64>,
+    now: Timestamp,
+) {
     let (ready, ready_reason, ready_message) = ready(status, secret_name, health, now);
     let (rotating, rotating_reason, rotating_message) = rotating(status, health);
     let (degraded, degraded_reason, degraded_message) = degraded(status, health);
     let conds = &mut status.conditions;
-    set(conds, condition::READY, ready, ready_reason, ready_message, generation, now);
-    set(conds, condition::ROTATING, rotating, rotating_reason, rotating_message, generation, now);
-    set(conds, condition::DEGRADED, degraded, degraded_reason, degraded_message, generation, now);
+    set(
+        conds,
+        condition::READY,
+        ready,
+        ready_reason,
+        ready_message,
+        generation,
+        now,
+    );
+    set(
+        conds,
+        condition::ROTATING,
+        rotating,
+        rotating_reason,
+        rotating_message,
+        generation,
+        now,
+    );
+    set(
+        conds,
+        condition::DEGRADED,
+        degraded,
+        degraded_reason,
+        degraded_message,
+        generation,
+        now,
+    );
 }
 
 fn ready(
@@ -85,22 +115,37 @@ fn ready(
     now: Timestamp,
 ) -> (&'static str, &'static str, String) {
     if health.deleting {
-        return ("False", reason::DELETING, "the rotation is being deleted; cleaning up".to_owned());
+        return (
+            "False",
+            reason::DELETING,
+            "the rotation is being deleted; cleaning up".to_owned(),
+        );
     }
     if let Some((reason, message)) = &health.blocked {
         return ("False", reason, message.clone());
     }
     let Some(current) = &status.current else {
-        return ("False", reason::NOT_ISSUED, format!("Secret {secret_name:?} holds no managed credential yet"));
+        return (
+            "False",
+            reason::NOT_ISSUED,
+            format!("Secret {secret_name:?} holds no managed credential yet"),
+        );
     };
     if current.expires_at.0 <= now {
         return (
             "False",
             reason::EXPIRED,
-            format!("the credential in Secret {secret_name:?} expired at {}", fmt_time(&current.expires_at)),
+            format!(
+                "the credential in Secret {secret_name:?} expired at {}",
+                fmt_time(&current.expires_at)
+            ),
         );
     }
-    let next = status.renewal_time.as_ref().map(fmt_time).unwrap_or_else(|| "unscheduled".to_owned());
+    let next = status
+        .renewal_time
+        .as_ref()
+        .map(fmt_time)
+        .unwrap_or_else(|| "unscheduled".to_owned());
     let hint = current.hint.as_deref().unwrap_or("");
     if health.suspended {
         return (
@@ -233,10 +278,19 @@ mod tests {
         let t1: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
         let mut c = vec![];
         set(&mut c, "Ready", "False", "NotIssued", "a".into(), Some(1), t0);
-        assert_eq!(c[0].last_transition_time.0, "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            c[0].last_transition_time.0,
+            "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
         set(&mut c, "Ready", "False", "Other", "b".into(), Some(2), t1);
-        assert_eq!(c[0].last_transition_time.0, "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap());
-        assert_eq!((c[0].reason.as_str(), c[0].observed_generation), ("Other", Some(2)));
+        assert_eq!(
+            c[0].last_transition_time.0,
+            "2026-01-01T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(
+            (c[0].reason.as_str(), c[0].observed_generation),
+            ("Other", Some(2))
+        );
         set(&mut c, "Ready", "True", "UpToDate", "c".into(), Some(2), t1);
         assert_eq!(c[0].last_transition_time.0, t1);
         assert_eq!(c.len(), 1);

@@ -15,6 +15,8 @@ use crate::{
 };
 
 /// The one next step.
+// One value per step, never stored in bulk: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Add [`crate::api::wellknown::FINALIZER`] (field manager `FIELD_MANAGER_FINALIZER`).

@@ -35,7 +35,10 @@ impl Context<'_> {
     }
 
     pub(crate) fn recently_revoked(&self, key_id: &str) -> bool {
-        self.status.recently_revoked.iter().any(|r| r.key_id.eq_ignore_ascii_case(key_id))
+        self.status
+            .recently_revoked
+            .iter()
+            .any(|r| r.key_id.eq_ignore_ascii_case(key_id))
     }
 
     /// The role of `credential`.
@@ -48,7 +51,11 @@ impl Context<'_> {
         if self.is(key, st.previous.as_ref().map(|c| c.key_id.as_str())) {
             return CredentialRole::Previous;
         }
-        let in_flight = st.rotation.as_ref().and_then(|r| r.credential.as_ref()).map(|c| c.key_id.as_str());
+        let in_flight = st
+            .rotation
+            .as_ref()
+            .and_then(|r| r.credential.as_ref())
+            .map(|c| c.key_id.as_str());
         if self.is(key, in_flight) || self.is(key, self.staging.and_then(|s| s.key_id())) {
             return CredentialRole::InFlight;
         }
@@ -58,7 +65,8 @@ impl Context<'_> {
         if self.is(key, self.target.and_then(|t| t.previous_key_id())) {
             return CredentialRole::Previous;
         }
-        let Some(n) = marker::rotation_of(credential.display_name.as_deref(), self.namespace, self.name) else {
+        let Some(n) = marker::rotation_of(credential.display_name.as_deref(), self.namespace, self.name)
+        else {
             return CredentialRole::Unmanaged;
         };
         let current_rotation = st.current.as_ref().and_then(|c| c.rotation).unwrap_or(0);
@@ -78,7 +86,12 @@ impl Context<'_> {
             .iter()
             .filter(|c| !self.recently_revoked(&c.key_id) && self.role(c) == CredentialRole::Orphan)
             .collect();
-        found.sort_by_key(|c| (marker::rotation_of(c.display_name.as_deref(), self.namespace, self.name), c.key_id.clone()));
+        found.sort_by_key(|c| {
+            (
+                marker::rotation_of(c.display_name.as_deref(), self.namespace, self.name),
+                c.key_id.clone(),
+            )
+        });
         found
     }
 
@@ -96,7 +109,11 @@ impl Context<'_> {
                 role: self.role(c),
             })
             .collect();
-        out.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then_with(|| a.key_id.cmp(&b.key_id)));
+        out.sort_by(|a, b| {
+            a.expires_at
+                .cmp(&b.expires_at)
+                .then_with(|| a.key_id.cmp(&b.key_id))
+        });
         out
     }
 }
@@ -110,6 +127,8 @@ pub(crate) fn expiring_unmanaged(
 ) -> Vec<&CredentialSummary> {
     inventory
         .iter()
-        .filter(|c| c.role == CredentialRole::Unmanaged && c.expires_at.0 > now && c.expires_at.0 <= now + window)
+        .filter(|c| {
+            c.role == CredentialRole::Unmanaged && c.expires_at.0 > now && c.expires_at.0 <= now + window
+        })
         .collect()
 }

@@ -57,9 +57,18 @@ mod tests {
         assert_eq!(rotation_of(Some(&d), "team-a", "my-app"), Some(7));
         assert_eq!(rotation_of(Some(&d), "team-a", "my-ap"), None);
         assert_eq!(rotation_of(Some(&d), "team-b", "my-app"), None);
-        assert_eq!(rotation_of(Some("secret-rotator/team-a/my-app/r7x"), "team-a", "my-app"), None);
-        assert_eq!(rotation_of(Some("secret-rotator/team-a/my-app/r"), "team-a", "my-app"), None);
-        assert_eq!(rotation_of(Some("rotator/ns1/my-app 2026-04-01"), "ns1", "my-app"), None);
+        assert_eq!(
+            rotation_of(Some("secret-rotator/team-a/my-app/r7x"), "team-a", "my-app"),
+            None
+        );
+        assert_eq!(
+            rotation_of(Some("secret-rotator/team-a/my-app/r"), "team-a", "my-app"),
+            None
+        );
+        assert_eq!(
+            rotation_of(Some("rotator/ns1/my-app 2026-04-01"), "ns1", "my-app"),
+            None
+        );
         assert_eq!(rotation_of(None, "team-a", "my-app"), None);
     }
 

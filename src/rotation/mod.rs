@@ -123,10 +123,19 @@ use crate::{
 /// number `rotation`. The shell writes them with the secret value (field manager
 /// `FIELD_MANAGER_STAGING`, controller ownerReference to the rotation, `type: Opaque`, the value
 /// under the spec's client-secret key).
-pub fn staging_metadata(rotation: i64, credential: &Credential) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+pub fn staging_metadata(
+    rotation: i64,
+    credential: &Credential,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let labels = BTreeMap::from([
-        (wellknown::LABEL_MANAGED.to_owned(), wellknown::LABEL_MANAGED_VALUE.to_owned()),
-        (wellknown::LABEL_ROLE.to_owned(), wellknown::ROLE_STAGING.to_owned()),
+        (
+            wellknown::LABEL_MANAGED.to_owned(),
+            wellknown::LABEL_MANAGED_VALUE.to_owned(),
+        ),
+        (
+            wellknown::LABEL_ROLE.to_owned(),
+            wellknown::ROLE_STAGING.to_owned(),
+        ),
     ]);
     let mut annotations = BTreeMap::from([
         (ANNOTATION_KEY_ID.to_owned(), credential.key_id.clone()),
@@ -144,7 +153,13 @@ pub fn staging_metadata(rotation: i64, credential: &Credential) -> (BTreeMap<Str
 
 /// Whether a rotation in `phase` occupies a slot of the rotation cap (start to promotion).
 pub fn holds_rotation_slot(phase: RotationPhase) -> bool {
-    matches!(phase, RotationPhase::Pending | RotationPhase::Verifying | RotationPhase::Verified | RotationPhase::Abandoning)
+    matches!(
+        phase,
+        RotationPhase::Pending
+            | RotationPhase::Verifying
+            | RotationPhase::Verified
+            | RotationPhase::Abandoning
+    )
 }
 
 /// Whether a rotation in `phase` occupies a slot of the rollout cap (promotion to completion).

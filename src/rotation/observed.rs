@@ -32,12 +32,18 @@ pub struct SecretObservation {
 impl SecretObservation {
     /// The `keyId` the operator's annotation says the Secret holds.
     pub fn key_id(&self) -> Option<&str> {
-        self.annotations.get(wellknown::ANNOTATION_KEY_ID).map(String::as_str).filter(|s| !s.is_empty())
+        self.annotations
+            .get(wellknown::ANNOTATION_KEY_ID)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The `keyId` the Secret holds under the previous-secret key, if any.
     pub fn previous_key_id(&self) -> Option<&str> {
-        self.annotations.get(wellknown::ANNOTATION_PREVIOUS_KEY_ID).map(String::as_str).filter(|s| !s.is_empty())
+        self.annotations
+            .get(wellknown::ANNOTATION_PREVIOUS_KEY_ID)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// The rotation number the operator's annotation records.
@@ -47,17 +53,25 @@ impl SecretObservation {
 
     /// The end of validity the operator's annotation records.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        self.annotations.get(wellknown::ANNOTATION_EXPIRES_AT)?.parse().ok()
+        self.annotations
+            .get(wellknown::ANNOTATION_EXPIRES_AT)?
+            .parse()
+            .ok()
     }
 
     /// The start of validity the operator's annotation records.
     pub fn starts_at(&self) -> Option<Timestamp> {
-        self.annotations.get(wellknown::ANNOTATION_STARTS_AT)?.parse().ok()
+        self.annotations
+            .get(wellknown::ANNOTATION_STARTS_AT)?
+            .parse()
+            .ok()
     }
 
     /// The hint the operator's annotation records.
     pub fn hint(&self) -> Option<&str> {
-        self.annotations.get(wellknown::ANNOTATION_HINT).map(String::as_str)
+        self.annotations
+            .get(wellknown::ANNOTATION_HINT)
+            .map(String::as_str)
     }
 }
 
@@ -74,7 +88,10 @@ pub struct Capacity {
 
 impl Default for Capacity {
     fn default() -> Self {
-        Self { rotation_slot: true, rollout_slot: true }
+        Self {
+            rotation_slot: true,
+            rollout_slot: true,
+        }
     }
 }
 

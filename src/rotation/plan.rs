@@ -14,23 +14,22 @@ use jiff::Timestamp;
 use super::{
     conditions::{self, Health},
     decision::{
-        Action, Decision, EventRecord, EventType, RevokeReason, SecretValue, SecretWrite, StatusChange, ValueSource,
-        WorkloadRef,
+        Action, Decision, EventRecord, EventType, RevokeReason, SecretValue, SecretWrite, StatusChange,
+        ValueSource, WorkloadRef,
     },
-    inventory,
-    marker,
+    inventory, marker,
     observed::{Observed, SecretObservation},
     schedule::{
-        self, CAPACITY_RECHECK, INVENTORY_REFRESH, REVOKED_MEMORY, REVOKED_MEMORY_ENTRIES, ROLLOUT_STALL_AFTER,
-        Timing, VERIFY_REQUIRED_SUCCESSES, after, floor,
+        self, CAPACITY_RECHECK, INVENTORY_REFRESH, REVOKED_MEMORY, REVOKED_MEMORY_ENTRIES,
+        ROLLOUT_STALL_AFTER, Timing, VERIFY_REQUIRED_SUCCESSES, after, floor,
     },
     tenancy,
 };
 use crate::{
     api::{
-        ClientSecretRotationSpec, ClientSecretRotationStatus, CredentialOrigin, CredentialRecord, DeletionPolicy,
-        Directory, FailureRecord, RolledTarget, RotationPhase, RotationProgress, RotationReason,
-        VerificationProgress,
+        ClientSecretRotationSpec, ClientSecretRotationStatus, CredentialOrigin, CredentialRecord,
+        DeletionPolicy, Directory, FailureRecord, RolledTarget, RotationPhase, RotationProgress,
+        RotationReason, VerificationProgress,
         wellknown::{self, event, reason},
     },
     provider::{ApplicationCredentials, Credential, MintRequest},
@@ -94,19 +93,37 @@ impl<'a> Planner<'a> {
         self.status.observed_generation = generation;
         let secret_name = &self.o.resource.spec.secret.name;
         conditions::update(&mut self.status, secret_name, &self.health, generation, self.now);
-        Decision { action, status: self.status, events: self.events }
+        Decision {
+            action,
+            status: self.status,
+            events: self.events,
+        }
     }
 
     pub(super) fn note(&mut self, reason: &'static str, action: &'static str, message: String) {
-        self.events.push(EventRecord { type_: EventType::Normal, reason, action, message });
+        self.events.push(EventRecord {
+            type_: EventType::Normal,
+            reason,
+            action,
+            message,
+        });
     }
 
     pub(super) fn warn(&mut self, reason: &'static str, action: &'static str, message: String) {
-        self.events.push(EventRecord { type_: EventType::Warning, reason, action, message });
+        self.events.push(EventRecord {
+            type_: EventType::Warning,
+            reason,
+            action,
+            message,
+        });
     }
 
     fn block(&mut self, reason: &'static str, message: String) -> Action {
-        Action::Blocked { reason, message, retry_at: None }
+        Action::Blocked {
+            reason,
+            message,
+            retry_at: None,
+        }
     }
 
     /// `action`, unless a failed step is backing off: then wait for the retry time. A spec change
@@ -116,7 +133,9 @@ impl<'a> Planner<'a> {
             && f.next_retry_time.0 > self.now
             && f.observed_generation == self.generation()
         {
-            return Action::Wait { until: Some(f.next_retry_time.0) };
+            return Action::Wait {
+                until: Some(f.next_retry_time.0),
+            };
         }
         action
     }
@@ -124,7 +143,10 @@ impl<'a> Planner<'a> {
     fn decide(&mut self) -> Action {
         let meta = &self.o.resource.metadata;
         if self.namespace.is_empty() || self.name.is_empty() || self.uid.is_empty() {
-            return self.block(reason::INVALID_SPEC, "the resource has no namespace, name or uid".to_owned());
+            return self.block(
+                reason::INVALID_SPEC,
+                "the resource has no namespace, name or uid".to_owned(),
+            );
         }
         self.prune_revoked();
         let deleting = meta.deletion_timestamp.is_some();
@@ -158,7 +180,12 @@ impl<'a> Planner<'a> {
     }
 
     fn has_finalizer(&self) -> bool {
-        self.o.resource.metadata.finalizers.as_ref().is_some_and(|f| f.iter().any(|f| f == wellknown::FINALIZER))
+        self.o
+            .resource
+            .metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f == wellknown::FINALIZER))
     }
 
     fn authorize(&self) -> Result<&'a Directory, tenancy::Denial> {
@@ -179,7 +206,10 @@ impl<'a> Planner<'a> {
             staging: self.o.staging.as_ref().filter(|s| {
                 // The staging Secret protects its credential only while it belongs to the
                 // rotation in flight; a leftover of an older attempt does not.
-                self.status.rotation.as_ref().is_some_and(|r| s.rotation() == Some(r.id))
+                self.status
+                    .rotation
+                    .as_ref()
+                    .is_some_and(|r| s.rotation() == Some(r.id))
             }),
             target: self.o.target.as_ref(),
         }
@@ -194,7 +224,11 @@ impl<'a> Planner<'a> {
     fn prune_revoked(&mut self) {
         let horizon = self.now - REVOKED_MEMORY;
         self.status.recently_revoked.retain(|r| r.revoked_at.0 > horizon);
-        let excess = self.status.recently_revoked.len().saturating_sub(REVOKED_MEMORY_ENTRIES);
+        let excess = self
+            .status
+            .recently_revoked
+            .len()
+            .saturating_sub(REVOKED_MEMORY_ENTRIES);
         self.status.recently_revoked.drain(..excess);
     }
 
@@ -204,14 +238,24 @@ impl<'a> Planner<'a> {
 
     fn refresh_renewal(&mut self, timing: &Timing) {
         self.status.renewal_time = self.status.current.as_ref().map(|c| {
-            timing.renewal_time(c.starts_at.as_ref().map(|t| t.0), c.expires_at.0, &self.uid, c.rotation.unwrap_or(0)).into()
+            timing
+                .renewal_time(
+                    c.starts_at.as_ref().map(|t| t.0),
+                    c.expires_at.0,
+                    &self.uid,
+                    c.rotation.unwrap_or(0),
+                )
+                .into()
         });
     }
 
     fn orphan_cleanup(&mut self) -> Option<Action> {
         let credentials = self.o.credentials.as_ref()?;
         let key_id = self.inventory().orphans(credentials).first()?.key_id.clone();
-        Some(self.effect(Action::Revoke { key_id, why: RevokeReason::Orphan }))
+        Some(self.effect(Action::Revoke {
+            key_id,
+            why: RevokeReason::Orphan,
+        }))
     }
 
     /// The value of a request annotation that has not been handled yet.
@@ -221,7 +265,10 @@ impl<'a> Planner<'a> {
     }
 
     fn staging_holds(&self, key_id: &str) -> bool {
-        self.o.staging.as_ref().is_some_and(|s| s.has_value && s.key_id().is_some_and(|k| k.eq_ignore_ascii_case(key_id)))
+        self.o
+            .staging
+            .as_ref()
+            .is_some_and(|s| s.has_value && s.key_id().is_some_and(|k| k.eq_ignore_ascii_case(key_id)))
     }
 
     /// Whether the target Secret holds `record` under the client-secret key: by the operator's
@@ -259,16 +306,28 @@ impl<'a> Planner<'a> {
             _ => return self.start(RotationReason::TargetSecretMissing, None),
         }
         if let Some(credentials) = &self.o.credentials {
-            let settled = current.promoted_at.as_ref().or(current.starts_at.as_ref()).is_none_or(|t| t.0 + REVOKED_MEMORY <= self.now);
-            let listed = credentials.credentials.iter().any(|c| c.key_id.eq_ignore_ascii_case(&current.key_id));
+            let settled = current
+                .promoted_at
+                .as_ref()
+                .or(current.starts_at.as_ref())
+                .is_none_or(|t| t.0 + REVOKED_MEMORY <= self.now);
+            let listed = credentials
+                .credentials
+                .iter()
+                .any(|c| c.key_id.eq_ignore_ascii_case(&current.key_id));
             if settled && !listed {
                 return self.start(RotationReason::CredentialMissing, None);
             }
         }
-        if let Some(token) = self.new_request(wellknown::ANNOTATION_EMERGENCY_ROTATE, &self.status.handled_emergency_request) {
+        if let Some(token) = self.new_request(
+            wellknown::ANNOTATION_EMERGENCY_ROTATE,
+            &self.status.handled_emergency_request,
+        ) {
             return self.start(RotationReason::Emergency, Some(token));
         }
-        if let Some(token) = self.new_request(wellknown::ANNOTATION_ROTATE, &self.status.handled_rotate_request) {
+        if let Some(token) =
+            self.new_request(wellknown::ANNOTATION_ROTATE, &self.status.handled_rotate_request)
+        {
             return self.start(RotationReason::Manual, Some(token));
         }
         let renewal = self.status.renewal_time.as_ref().map_or(self.now, |t| t.0);
@@ -278,12 +337,19 @@ impl<'a> Planner<'a> {
         if self.o.staging.is_some() {
             return self.effect(Action::DeleteStagingSecret);
         }
-        let inventory_due =
-            self.status.credentials_observed_at.as_ref().map_or(self.now, |t| after(t.0, INVENTORY_REFRESH));
+        let inventory_due = self
+            .status
+            .credentials_observed_at
+            .as_ref()
+            .map_or(self.now, |t| after(t.0, INVENTORY_REFRESH));
         if self.now >= inventory_due && self.o.credentials.is_none() {
             return self.effect(Action::FetchCredentials);
         }
-        let until = if inventory_due > self.now { renewal.min(inventory_due) } else { renewal };
+        let until = if inventory_due > self.now {
+            renewal.min(inventory_due)
+        } else {
+            renewal
+        };
         Action::Wait { until: Some(until) }
     }
 
@@ -295,7 +361,13 @@ impl<'a> Planner<'a> {
         let Some(credentials) = self.o.credentials.clone() else {
             return self.effect(Action::FetchCredentials);
         };
-        let find = |key: &str| credentials.credentials.iter().find(|c| c.key_id.eq_ignore_ascii_case(key)).cloned();
+        let find = |key: &str| {
+            credentials
+                .credentials
+                .iter()
+                .find(|c| c.key_id.eq_ignore_ascii_case(key))
+                .cloned()
+        };
         if let Some(key) = target.key_id() {
             return match find(key) {
                 Some(c) => self.adopt(&c, &target, &credentials, timing),
@@ -317,7 +389,11 @@ impl<'a> Planner<'a> {
         let matches: Vec<&Credential> = credentials
             .credentials
             .iter()
-            .filter(|c| c.hint.as_deref() == Some(hint.as_str()) && c.end > self.now && !self.recently_revoked(&c.key_id))
+            .filter(|c| {
+                c.hint.as_deref() == Some(hint.as_str())
+                    && c.end > self.now
+                    && !self.recently_revoked(&c.key_id)
+            })
             .collect();
         match matches.as_slice() {
             [one] => {
@@ -358,7 +434,11 @@ impl<'a> Planner<'a> {
         timing: &Timing,
     ) -> Action {
         let rotation = marker::rotation_of(credential.display_name.as_deref(), &self.namespace, &self.name);
-        let origin = if rotation.is_some() { CredentialOrigin::Minted } else { CredentialOrigin::Adopted };
+        let origin = if rotation.is_some() {
+            CredentialOrigin::Minted
+        } else {
+            CredentialOrigin::Adopted
+        };
         let highest_marked = credentials
             .credentials
             .iter()
@@ -383,14 +463,22 @@ impl<'a> Planner<'a> {
         self.refresh_renewal(timing);
         let whose = match origin {
             CredentialOrigin::Minted => "minted earlier by this rotation",
-            CredentialOrigin::Adopted => "minted elsewhere; it will be left to expire after the first rotation",
+            CredentialOrigin::Adopted => {
+                "minted elsewhere; it will be left to expire after the first rotation"
+            }
         };
         self.note(
             event::ADOPTED,
             "Adopt",
-            format!("adopted credential {} ({whose}) from Secret {:?}", credential.key_id, self.spec().secret.name),
+            format!(
+                "adopted credential {} ({whose}) from Secret {:?}",
+                credential.key_id,
+                self.spec().secret.name
+            ),
         );
-        Action::UpdateStatus(StatusChange::Adopt { key_id: credential.key_id.clone() })
+        Action::UpdateStatus(StatusChange::Adopt {
+            key_id: credential.key_id.clone(),
+        })
     }
 
     /// Starts a rotation, recording the request `token` it answers (if any) in the same write.
@@ -399,11 +487,15 @@ impl<'a> Planner<'a> {
             && f.next_retry_time.0 > self.now
             && f.observed_generation == self.generation()
         {
-            return Action::Wait { until: Some(f.next_retry_time.0) };
+            return Action::Wait {
+                until: Some(f.next_retry_time.0),
+            };
         }
         if why != RotationReason::Emergency && !self.o.capacity.rotation_slot {
             self.health.waiting_for_capacity = true;
-            return Action::Wait { until: Some(after(self.now, CAPACITY_RECHECK)) };
+            return Action::Wait {
+                until: Some(after(self.now, CAPACITY_RECHECK)),
+            };
         }
         match (why, token) {
             (RotationReason::Emergency, Some(t)) => self.status.handled_emergency_request = Some(t),
@@ -446,8 +538,10 @@ impl<'a> Planner<'a> {
     // ---------------------------------------------------------------- rotation in flight
 
     fn progress(&mut self, mut rot: RotationProgress, timing: &Timing, directory: &Directory) -> Action {
-        if let Some(token) = self.new_request(wellknown::ANNOTATION_EMERGENCY_ROTATE, &self.status.handled_emergency_request)
-            && rot.phase != RotationPhase::Abandoning
+        if let Some(token) = self.new_request(
+            wellknown::ANNOTATION_EMERGENCY_ROTATE,
+            &self.status.handled_emergency_request,
+        ) && rot.phase != RotationPhase::Abandoning
         {
             self.status.handled_emergency_request = Some(token);
             rot.emergency = true;
@@ -487,12 +581,19 @@ impl<'a> Planner<'a> {
                 origin: CredentialOrigin::Minted,
                 rotation: Some(rot.id),
                 starts_at: st.starts_at().map(|t| floor(t).into()),
-                expires_at: st.expires_at().map_or_else(|| after(self.now, timing.lifetime), floor).into(),
+                expires_at: st
+                    .expires_at()
+                    .map_or_else(|| after(self.now, timing.lifetime), floor)
+                    .into(),
                 promoted_at: None,
             });
             rot.phase = RotationPhase::Verifying;
             rot.verification = Some(new_verification(self.now, timing));
-            self.note(event::MINTED, "RecordMinted", format!("recorded credential {key} found in the staging Secret"));
+            self.note(
+                event::MINTED,
+                "RecordMinted",
+                format!("recorded credential {key} found in the staging Secret"),
+            );
             self.status.rotation = Some(rot);
             return Action::UpdateStatus(StatusChange::RecordMinted { key_id: key });
         }
@@ -521,16 +622,25 @@ impl<'a> Planner<'a> {
             return self.abandon(
                 rot,
                 "StagingSecretLost",
-                format!("the staging Secret no longer holds credential {}", credential.key_id),
+                format!(
+                    "the staging Secret no longer holds credential {}",
+                    credential.key_id
+                ),
             );
         }
-        let v = rot.verification.get_or_insert_with(|| new_verification(self.now, timing)).clone();
+        let v = rot
+            .verification
+            .get_or_insert_with(|| new_verification(self.now, timing))
+            .clone();
         if v.consecutive_successes >= VERIFY_REQUIRED_SUCCESSES {
             rot.phase = RotationPhase::Verified;
             self.note(
                 event::VERIFIED,
                 "Verify",
-                format!("credential {} authenticated {} times in a row", credential.key_id, v.consecutive_successes),
+                format!(
+                    "credential {} authenticated {} times in a row",
+                    credential.key_id, v.consecutive_successes
+                ),
             );
             self.status.rotation = Some(rot);
             return Action::UpdateStatus(StatusChange::RecordVerified);
@@ -551,50 +661,90 @@ impl<'a> Planner<'a> {
         if let Some(next) = &v.next_attempt_at
             && next.0 > self.now
         {
-            return Action::Wait { until: Some(next.0.min(v.deadline.0)) };
+            return Action::Wait {
+                until: Some(next.0.min(v.deadline.0)),
+            };
         }
-        Action::Verify { key_id: credential.key_id }
+        Action::Verify {
+            key_id: credential.key_id,
+        }
     }
 
     fn verified(&mut self, rot: RotationProgress, timing: &Timing, directory: &Directory) -> Action {
         let Some(credential) = rot.credential.clone() else {
-            return self.abandon(rot, "StagingSecretLost", "the verified credential is not recorded".to_owned());
+            return self.abandon(
+                rot,
+                "StagingSecretLost",
+                "the verified credential is not recorded".to_owned(),
+            );
         };
         // Crash between the write and status: the target already holds the new credential.
-        if self.o.target.as_ref().and_then(|t| t.key_id()).is_some_and(|k| k.eq_ignore_ascii_case(&credential.key_id)) {
+        if self
+            .o
+            .target
+            .as_ref()
+            .and_then(|t| t.key_id())
+            .is_some_and(|k| k.eq_ignore_ascii_case(&credential.key_id))
+        {
             self.status.rotation = Some(rot);
             promote(&mut self.status, Some(timing), &self.uid, self.now);
             self.note(
                 event::PROMOTED,
                 "RecordPromoted",
-                format!("recorded credential {} found in Secret {:?}", credential.key_id, self.spec().secret.name),
+                format!(
+                    "recorded credential {} found in Secret {:?}",
+                    credential.key_id,
+                    self.spec().secret.name
+                ),
             );
-            return Action::UpdateStatus(StatusChange::RecordPromoted { key_id: credential.key_id });
+            return Action::UpdateStatus(StatusChange::RecordPromoted {
+                key_id: credential.key_id,
+            });
         }
         if !self.staging_holds(&credential.key_id) {
             return self.abandon(
                 rot,
                 "StagingSecretLost",
-                format!("the staging Secret no longer holds credential {}", credential.key_id),
+                format!(
+                    "the staging Secret no longer holds credential {}",
+                    credential.key_id
+                ),
             );
         }
         if !rot.emergency && !self.o.capacity.rollout_slot {
             self.health.waiting_for_capacity = true;
-            return Action::Wait { until: Some(after(self.now, CAPACITY_RECHECK)) };
+            return Action::Wait {
+                until: Some(after(self.now, CAPACITY_RECHECK)),
+            };
         }
         let Some(client_id) = self.client_id() else {
             return self.effect(Action::FetchCredentials);
         };
-        let current = SecretValue { key_id: credential.key_id.clone(), hint: credential.hint.clone(), from: ValueSource::Staging };
-        let previous = self.status.current.clone().filter(|c| c.expires_at.0 > self.now && self.target_holds(c)).map(|c| {
-            SecretValue { key_id: c.key_id, hint: c.hint, from: ValueSource::TargetCurrent }
-        });
+        let current = SecretValue {
+            key_id: credential.key_id.clone(),
+            hint: credential.hint.clone(),
+            from: ValueSource::Staging,
+        };
+        let previous = self
+            .status
+            .current
+            .clone()
+            .filter(|c| c.expires_at.0 > self.now && self.target_holds(c))
+            .map(|c| SecretValue {
+                key_id: c.key_id,
+                hint: c.hint,
+                from: ValueSource::TargetCurrent,
+            });
         let write = self.secret_write(&credential, rot.id, current, previous, client_id, directory);
         self.effect(Action::WriteSecret(write))
     }
 
     fn client_id(&self) -> Option<String> {
-        self.spec().application.client_id.clone().or_else(|| self.status.client_id.clone())
+        self.spec()
+            .application
+            .client_id
+            .clone()
+            .or_else(|| self.status.client_id.clone())
     }
 
     /// The target Secret's content with `credential` current, and `previous` under the
@@ -611,13 +761,22 @@ impl<'a> Planner<'a> {
         let spec = &self.spec().secret;
         let previous = previous.filter(|_| spec.keys.previous_client_secret.is_some());
         let mut labels = spec.labels.clone();
-        labels.insert(wellknown::LABEL_MANAGED.into(), wellknown::LABEL_MANAGED_VALUE.into());
+        labels.insert(
+            wellknown::LABEL_MANAGED.into(),
+            wellknown::LABEL_MANAGED_VALUE.into(),
+        );
         labels.insert(wellknown::LABEL_ROLE.into(), wellknown::ROLE_TARGET.into());
         let mut annotations = spec.annotations.clone();
         annotations.insert(wellknown::ANNOTATION_KEY_ID.into(), credential.key_id.clone());
         annotations.insert(wellknown::ANNOTATION_ROTATION.into(), rotation.to_string());
-        annotations.insert(wellknown::ANNOTATION_EXPIRES_AT.into(), rfc3339(credential.expires_at.0));
-        annotations.insert(wellknown::ANNOTATION_VERSION.into(), wellknown::secret_version(&credential.key_id));
+        annotations.insert(
+            wellknown::ANNOTATION_EXPIRES_AT.into(),
+            rfc3339(credential.expires_at.0),
+        );
+        annotations.insert(
+            wellknown::ANNOTATION_VERSION.into(),
+            wellknown::secret_version(&credential.key_id),
+        );
         if let Some(hint) = &credential.hint {
             annotations.insert(wellknown::ANNOTATION_HINT.into(), hint.clone());
         }
@@ -641,31 +800,60 @@ impl<'a> Planner<'a> {
     fn current_only_write(&self, directory: &Directory) -> Option<SecretWrite> {
         let current = self.status.current.clone()?;
         let client_id = self.client_id()?;
-        let value = SecretValue { key_id: current.key_id.clone(), hint: current.hint.clone(), from: ValueSource::TargetCurrent };
-        Some(self.secret_write(&current, current.rotation.unwrap_or(0), value, None, client_id, directory))
+        let value = SecretValue {
+            key_id: current.key_id.clone(),
+            hint: current.hint.clone(),
+            from: ValueSource::TargetCurrent,
+        };
+        Some(self.secret_write(
+            &current,
+            current.rotation.unwrap_or(0),
+            value,
+            None,
+            client_id,
+            directory,
+        ))
     }
 
     fn rolling_out(&mut self, mut rot: RotationProgress, directory: &Directory) -> Action {
         if self.o.staging.is_some() {
             return self.effect(Action::DeleteStagingSecret);
         }
-        let Some(version) = rot.version.clone().or_else(|| self.status.current.as_ref().map(|c| wellknown::secret_version(&c.key_id)))
-        else {
-            return self.abandon(rot, "StagingSecretLost", "no current credential after promotion".to_owned());
+        let Some(version) = rot.version.clone().or_else(|| {
+            self.status
+                .current
+                .as_ref()
+                .map(|c| wellknown::secret_version(&c.key_id))
+        }) else {
+            return self.abandon(
+                rot,
+                "StagingSecretLost",
+                "no current credential after promotion".to_owned(),
+            );
         };
-        if rot.emergency {
-            if let Some(action) = self.emergency_retire(directory) {
-                return action;
-            }
+        if rot.emergency
+            && let Some(action) = self.emergency_retire(directory)
+        {
+            return action;
         }
-        let recorded = |rot: &RotationProgress, kind, name: &str| rot.rolled_targets.iter().any(|t| t.kind == kind && t.name == name);
+        let recorded = |rot: &RotationProgress, kind, name: &str| {
+            rot.rolled_targets
+                .iter()
+                .any(|t| t.kind == kind && t.name == name)
+        };
         // Crash between the patch and status: templates already carry the version.
         let found: Vec<RolledTarget> = self
             .o
             .workloads
             .iter()
-            .filter(|w| !recorded(&rot, w.kind, &w.name) && w.template_version.as_deref() == Some(version.as_str()))
-            .map(|w| RolledTarget { kind: w.kind, name: w.name.clone(), generation: w.generation })
+            .filter(|w| {
+                !recorded(&rot, w.kind, &w.name) && w.template_version.as_deref() == Some(version.as_str())
+            })
+            .map(|w| RolledTarget {
+                kind: w.kind,
+                name: w.name.clone(),
+                generation: w.generation,
+            })
             .collect();
         if !found.is_empty() {
             rot.rolled_targets.extend(found);
@@ -678,7 +866,10 @@ impl<'a> Planner<'a> {
             .workloads
             .iter()
             .filter(|w| !recorded(&rot, w.kind, &w.name))
-            .map(|w| WorkloadRef { kind: w.kind, name: w.name.clone() })
+            .map(|w| WorkloadRef {
+                kind: w.kind,
+                name: w.name.clone(),
+            })
             .collect();
         if !pending.is_empty() {
             pending.sort();
@@ -693,13 +884,26 @@ impl<'a> Planner<'a> {
             .rolled_targets
             .iter()
             .filter_map(|t| {
-                self.o.workloads.iter().find(|w| w.kind == t.kind && w.name == t.name).filter(|w| !w.rolled_out_since(t.generation))
+                self.o
+                    .workloads
+                    .iter()
+                    .find(|w| w.kind == t.kind && w.name == t.name)
+                    .filter(|w| !w.rolled_out_since(t.generation))
             })
             .collect();
         if incomplete.is_empty() {
             rot.rollout_completed_at = Some(self.now.into());
-            let overlap = Timing::from_spec(self.spec()).map(|t| t.overlap).unwrap_or_default();
-            rot.revoke_after = Some(if rot.emergency { self.now } else { after(self.now, overlap) }.into());
+            let overlap = Timing::from_spec(self.spec())
+                .map(|t| t.overlap)
+                .unwrap_or_default();
+            rot.revoke_after = Some(
+                if rot.emergency {
+                    self.now
+                } else {
+                    after(self.now, overlap)
+                }
+                .into(),
+            );
             rot.phase = RotationPhase::Retiring;
             let targets = rot.rolled_targets.len();
             self.note(
@@ -710,7 +914,10 @@ impl<'a> Planner<'a> {
             self.status.rotation = Some(rot);
             return Action::UpdateStatus(StatusChange::RolloutComplete);
         }
-        let stall_at = after(rot.rollout_started_at.as_ref().map_or(self.now, |t| t.0), ROLLOUT_STALL_AFTER);
+        let stall_at = after(
+            rot.rollout_started_at.as_ref().map_or(self.now, |t| t.0),
+            ROLLOUT_STALL_AFTER,
+        );
         let stalled: Vec<String> = incomplete
             .iter()
             .filter(|w| w.stalled_reason.is_some() || w.manual_update || self.now >= stall_at)
@@ -733,14 +940,21 @@ impl<'a> Planner<'a> {
             self.health.stalled = Some(message);
             return Action::Wait { until: None };
         }
-        Action::Wait { until: Some(stall_at) }
+        Action::Wait {
+            until: Some(stall_at),
+        }
     }
 
     /// Emergency: drop the previous value from the target Secret, then revoke the previous
     /// credential (or say it cannot be), before any rollout.
     fn emergency_retire(&mut self, directory: &Directory) -> Option<Action> {
         let previous = self.status.previous.clone()?;
-        if self.o.target.as_ref().and_then(|t| t.previous_key_id()).is_some_and(|k| k.eq_ignore_ascii_case(&previous.key_id))
+        if self
+            .o
+            .target
+            .as_ref()
+            .and_then(|t| t.previous_key_id())
+            .is_some_and(|k| k.eq_ignore_ascii_case(&previous.key_id))
             && let Some(write) = self.current_only_write(directory)
         {
             return Some(self.effect(Action::WriteSecret(write)));
@@ -768,14 +982,21 @@ impl<'a> Planner<'a> {
             self.status.previous = None;
             return Action::UpdateStatus(StatusChange::Refresh);
         }
-        self.effect(Action::Revoke { key_id: previous.key_id, why })
+        self.effect(Action::Revoke {
+            key_id: previous.key_id,
+            why,
+        })
     }
 
     fn retiring(&mut self, mut rot: RotationProgress, timing: &Timing, directory: &Directory) -> Action {
         if self.o.staging.is_some() {
             return self.effect(Action::DeleteStagingSecret);
         }
-        let recorded = |kind, name: &str| rot.rolled_targets.iter().any(|t| t.kind == kind && t.name == name);
+        let recorded = |kind, name: &str| {
+            rot.rolled_targets
+                .iter()
+                .any(|t| t.kind == kind && t.name == name)
+        };
         if self.o.workloads.iter().any(|w| !recorded(w.kind, &w.name)) {
             // A workload appeared (a selector matched it) after the rollout completed: its pods
             // may hold the previous credential. Roll it too before revoking anything.
@@ -790,9 +1011,16 @@ impl<'a> Planner<'a> {
         };
         let revoke_after = rot.revoke_after.as_ref().map_or(self.now, |t| t.0);
         if self.now < revoke_after {
-            return Action::Wait { until: Some(revoke_after) };
+            return Action::Wait {
+                until: Some(revoke_after),
+            };
         }
-        if self.o.target.as_ref().and_then(|t| t.previous_key_id()).is_some_and(|k| k.eq_ignore_ascii_case(&previous.key_id))
+        if self
+            .o
+            .target
+            .as_ref()
+            .and_then(|t| t.previous_key_id())
+            .is_some_and(|k| k.eq_ignore_ascii_case(&previous.key_id))
             && let Some(write) = self.current_only_write(directory)
         {
             return self.effect(Action::WriteSecret(write));
@@ -806,9 +1034,17 @@ impl<'a> Planner<'a> {
         self.status.failure = None;
         self.refresh_renewal(timing);
         let current = self.status.current.as_ref().map_or_else(String::new, |c| {
-            format!("; credential {} is current until {}", c.key_id, rfc3339(c.expires_at.0))
+            format!(
+                "; credential {} is current until {}",
+                c.key_id,
+                rfc3339(c.expires_at.0)
+            )
         });
-        self.note(event::ROTATED, "Complete", format!("rotation {} complete{current}", rot.id));
+        self.note(
+            event::ROTATED,
+            "Complete",
+            format!("rotation {} complete{current}", rot.id),
+        );
         Action::UpdateStatus(StatusChange::Complete)
     }
 
@@ -833,17 +1069,30 @@ impl<'a> Planner<'a> {
             // Cleanup is not held back by the backoff of the failure that caused it, only by
             // failures of the revocation itself.
             if self.status.failure.as_ref().is_some_and(|f| f.step == "Revoke") {
-                return self.effect(Action::Revoke { key_id: c.key_id.clone(), why: RevokeReason::Abandoned });
+                return self.effect(Action::Revoke {
+                    key_id: c.key_id.clone(),
+                    why: RevokeReason::Abandoned,
+                });
             }
-            return Action::Revoke { key_id: c.key_id.clone(), why: RevokeReason::Abandoned };
+            return Action::Revoke {
+                key_id: c.key_id.clone(),
+                why: RevokeReason::Abandoned,
+            };
         }
         if let Some(st) = &self.o.staging
-            && (st.rotation() == Some(rot.id) || rot.credential.as_ref().is_some_and(|c| st.key_id() == Some(c.key_id.as_str())))
+            && (st.rotation() == Some(rot.id)
+                || rot
+                    .credential
+                    .as_ref()
+                    .is_some_and(|c| st.key_id() == Some(c.key_id.as_str())))
         {
             return Action::DeleteStagingSecret;
         }
         let attempts = self.status.failure.as_ref().map_or(0, |f| f.attempts) + 1;
-        let why = rot.abandon_reason.clone().unwrap_or_else(|| reason::STEP_FAILED.to_owned());
+        let why = rot
+            .abandon_reason
+            .clone()
+            .unwrap_or_else(|| reason::STEP_FAILED.to_owned());
         self.status.failure = Some(FailureRecord {
             step: "Verify".to_owned(),
             reason: why,
@@ -904,11 +1153,16 @@ impl<'a> Planner<'a> {
         if self.o.staging.is_some() {
             return Action::DeleteStagingSecret;
         }
-        if self.spec().deletion_policy == DeletionPolicy::Retain && self.o.target.as_ref().is_some_and(|t| t.owned) {
+        if self.spec().deletion_policy == DeletionPolicy::Retain
+            && self.o.target.as_ref().is_some_and(|t| t.owned)
+        {
             self.note(
                 event::SECRET_RELEASED,
                 "Cleanup",
-                format!("Secret {:?} is kept (deletionPolicy Retain)", self.spec().secret.name),
+                format!(
+                    "Secret {:?} is kept (deletionPolicy Retain)",
+                    self.spec().secret.name
+                ),
             );
             return Action::ReleaseTargetSecret;
         }
@@ -920,23 +1174,41 @@ impl<'a> Planner<'a> {
             return Some(self.effect(Action::FetchCredentials));
         };
         let present = |p: &Self, key: &str| {
-            credentials.credentials.iter().any(|c| c.key_id.eq_ignore_ascii_case(key)) && !p.recently_revoked(key)
+            credentials
+                .credentials
+                .iter()
+                .any(|c| c.key_id.eq_ignore_ascii_case(key))
+                && !p.recently_revoked(key)
         };
         if let Some(rot) = &self.status.rotation
             && matches!(
                 rot.phase,
-                RotationPhase::Pending | RotationPhase::Verifying | RotationPhase::Verified | RotationPhase::Abandoning
+                RotationPhase::Pending
+                    | RotationPhase::Verifying
+                    | RotationPhase::Verified
+                    | RotationPhase::Abandoning
             )
             && let Some(c) = &rot.credential
             && present(self, &c.key_id)
         {
             let key_id = c.key_id.clone();
-            return Some(self.effect(Action::Revoke { key_id, why: RevokeReason::Abandoned }));
+            return Some(self.effect(Action::Revoke {
+                key_id,
+                why: RevokeReason::Abandoned,
+            }));
         }
         if let Some(st) = &self.o.staging
             && let Some(key) = st.key_id()
-            && self.status.current.as_ref().is_none_or(|c| !c.key_id.eq_ignore_ascii_case(key))
-            && self.status.previous.as_ref().is_none_or(|c| !c.key_id.eq_ignore_ascii_case(key))
+            && self
+                .status
+                .current
+                .as_ref()
+                .is_none_or(|c| !c.key_id.eq_ignore_ascii_case(key))
+            && self
+                .status
+                .previous
+                .as_ref()
+                .is_none_or(|c| !c.key_id.eq_ignore_ascii_case(key))
             && present(self, key)
             && credentials.credentials.iter().any(|c| {
                 c.key_id.eq_ignore_ascii_case(key)
@@ -945,16 +1217,28 @@ impl<'a> Planner<'a> {
         {
             // A staged credential that never reached the target Secret.
             let key_id = key.to_owned();
-            return Some(self.effect(Action::Revoke { key_id, why: RevokeReason::Abandoned }));
+            return Some(self.effect(Action::Revoke {
+                key_id,
+                why: RevokeReason::Abandoned,
+            }));
         }
         if let Some(orphan) = self.inventory().orphans(&credentials).first() {
             let key_id = orphan.key_id.clone();
-            return Some(self.effect(Action::Revoke { key_id, why: RevokeReason::Orphan }));
+            return Some(self.effect(Action::Revoke {
+                key_id,
+                why: RevokeReason::Orphan,
+            }));
         }
         if self.spec().deletion_policy == DeletionPolicy::Revoke {
-            for c in [self.status.previous.clone(), self.status.current.clone()].into_iter().flatten() {
+            for c in [self.status.previous.clone(), self.status.current.clone()]
+                .into_iter()
+                .flatten()
+            {
                 if c.origin == CredentialOrigin::Minted && present(self, &c.key_id) {
-                    return Some(self.effect(Action::Revoke { key_id: c.key_id, why: RevokeReason::Deletion }));
+                    return Some(self.effect(Action::Revoke {
+                        key_id: c.key_id,
+                        why: RevokeReason::Deletion,
+                    }));
                 }
             }
         }
@@ -976,20 +1260,37 @@ pub(super) fn new_verification(now: Timestamp, timing: &Timing) -> VerificationP
 
 /// Makes the verified credential of the rotation in flight current (and the current one
 /// previous); the rotation moves on to its rollouts.
-pub(super) fn promote(status: &mut ClientSecretRotationStatus, timing: Option<&Timing>, uid: &str, now: Timestamp) {
-    let Some(rot) = status.rotation.as_mut() else { return };
-    let Some(mut new) = rot.credential.clone() else { return };
+pub(super) fn promote(
+    status: &mut ClientSecretRotationStatus,
+    timing: Option<&Timing>,
+    uid: &str,
+    now: Timestamp,
+) {
+    let Some(rot) = status.rotation.as_mut() else {
+        return;
+    };
+    let Some(mut new) = rot.credential.clone() else {
+        return;
+    };
     new.promoted_at = Some(now.into());
     rot.version = Some(wellknown::secret_version(&new.key_id));
     rot.phase = RotationPhase::RollingOut;
-    let old = status.current.take().filter(|c| !c.key_id.eq_ignore_ascii_case(&new.key_id));
+    let old = status
+        .current
+        .take()
+        .filter(|c| !c.key_id.eq_ignore_ascii_case(&new.key_id));
     if old.is_some() {
         status.previous = old;
     }
     if let Some(timing) = timing {
         status.renewal_time = Some(
             timing
-                .renewal_time(new.starts_at.as_ref().map(|t| t.0), new.expires_at.0, uid, new.rotation.unwrap_or(0))
+                .renewal_time(
+                    new.starts_at.as_ref().map(|t| t.0),
+                    new.expires_at.0,
+                    uid,
+                    new.rotation.unwrap_or(0),
+                )
                 .into(),
         );
     }

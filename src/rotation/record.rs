@@ -14,11 +14,14 @@ use super::{
     inventory,
     observed::Observed,
     plan::{new_verification, promote, rfc3339},
-    schedule::{BACKOFF, REVOKED_MEMORY_ENTRIES, Timing, VERIFY_SUCCESS_SPACING, after, floor, verify_retry_delay},
+    schedule::{
+        BACKOFF, REVOKED_MEMORY_ENTRIES, Timing, VERIFY_SUCCESS_SPACING, after, floor, verify_retry_delay,
+    },
 };
 use crate::{
     api::{
-        ClientSecretRotationStatus, CredentialOrigin, CredentialRecord, FailureRecord, RevokedKey, RotationPhase,
+        ClientSecretRotationStatus, CredentialOrigin, CredentialRecord, FailureRecord, RevokedKey,
+        RotationPhase,
         wellknown::{event, reason},
     },
     provider::CheckOutcome,
@@ -36,7 +39,12 @@ pub struct Recorded {
 /// Records the `outcome` of `decision.action`, performed at `now`, on top of `decision.status`.
 pub fn record(observed: &Observed, decision: &Decision, outcome: Outcome, now: Timestamp) -> Recorded {
     let now = floor(now);
-    let mut r = Recorder { o: observed, now, status: decision.status.clone(), events: Vec::new() };
+    let mut r = Recorder {
+        o: observed,
+        now,
+        status: decision.status.clone(),
+        events: Vec::new(),
+    };
     r.apply(&decision.action, outcome);
     let meta = &observed.resource.metadata;
     let health = Health {
@@ -44,8 +52,17 @@ pub fn record(observed: &Observed, decision: &Decision, outcome: Outcome, now: T
         suspended: observed.resource.spec.suspend && meta.deletion_timestamp.is_none(),
         ..Default::default()
     };
-    conditions::update(&mut r.status, &observed.resource.spec.secret.name, &health, meta.generation, now);
-    Recorded { status: r.status, events: r.events }
+    conditions::update(
+        &mut r.status,
+        &observed.resource.spec.secret.name,
+        &health,
+        meta.generation,
+        now,
+    );
+    Recorded {
+        status: r.status,
+        events: r.events,
+    }
 }
 
 struct Recorder<'a> {
@@ -57,11 +74,21 @@ struct Recorder<'a> {
 
 impl Recorder<'_> {
     fn note(&mut self, reason: &'static str, action: &'static str, message: String) {
-        self.events.push(EventRecord { type_: EventType::Normal, reason, action, message });
+        self.events.push(EventRecord {
+            type_: EventType::Normal,
+            reason,
+            action,
+            message,
+        });
     }
 
     fn warn(&mut self, reason: &'static str, action: &'static str, message: String) {
-        self.events.push(EventRecord { type_: EventType::Warning, reason, action, message });
+        self.events.push(EventRecord {
+            type_: EventType::Warning,
+            reason,
+            action,
+            message,
+        });
     }
 
     fn timing(&self) -> Option<Timing> {
@@ -90,17 +117,25 @@ impl Recorder<'_> {
             }
             (Action::WriteSecret(write), Outcome::Done) => {
                 let promoting = write.current.from == ValueSource::Staging
-                    && self.status.rotation.as_ref().is_some_and(|r| r.phase == RotationPhase::Verified);
+                    && self
+                        .status
+                        .rotation
+                        .as_ref()
+                        .is_some_and(|r| r.phase == RotationPhase::Verified);
                 if promoting {
                     let timing = self.timing();
                     let uid = self.o.resource.metadata.uid.clone().unwrap_or_default();
                     promote(&mut self.status, timing.as_ref(), &uid, self.now);
-                    let with_previous =
-                        write.previous.as_ref().map_or(String::new(), |p| format!(" (previous {} kept alongside)", p.key_id));
+                    let with_previous = write.previous.as_ref().map_or(String::new(), |p| {
+                        format!(" (previous {} kept alongside)", p.key_id)
+                    });
                     self.note(
                         event::PROMOTED,
                         "WriteSecret",
-                        format!("wrote credential {} into Secret {:?}{with_previous}", write.current.key_id, write.name),
+                        format!(
+                            "wrote credential {} into Secret {:?}{with_previous}",
+                            write.current.key_id, write.name
+                        ),
                     );
                 }
                 None
@@ -108,7 +143,11 @@ impl Recorder<'_> {
             (Action::Rollout { targets, .. }, Outcome::RolledOut { patched, failure }) => {
                 if let Some(rot) = self.status.rotation.as_mut() {
                     for t in &patched {
-                        if !rot.rolled_targets.iter().any(|r| r.kind == t.kind && r.name == t.name) {
+                        if !rot
+                            .rolled_targets
+                            .iter()
+                            .any(|r| r.kind == t.kind && r.name == t.name)
+                        {
                             rot.rolled_targets.push(t.clone());
                         }
                     }
@@ -117,8 +156,15 @@ impl Recorder<'_> {
                     }
                 }
                 if !patched.is_empty() {
-                    let names: Vec<String> = patched.iter().map(|t| format!("{} {}", t.kind.as_str(), t.name)).collect();
-                    self.note(event::ROLLOUT_STARTED, "Rollout", format!("restarted {}", names.join(", ")));
+                    let names: Vec<String> = patched
+                        .iter()
+                        .map(|t| format!("{} {}", t.kind.as_str(), t.name))
+                        .collect();
+                    self.note(
+                        event::ROLLOUT_STARTED,
+                        "Rollout",
+                        format!("restarted {}", names.join(", ")),
+                    );
                 }
                 let _ = targets;
                 failure
@@ -140,13 +186,23 @@ impl Recorder<'_> {
     }
 
     fn failed(&mut self, step: &str, f: StepFailure) {
-        let attempts = self.status.failure.as_ref().map_or(0, |f| f.attempts).saturating_add(1);
+        let attempts = self
+            .status
+            .failure
+            .as_ref()
+            .map_or(0, |f| f.attempts)
+            .saturating_add(1);
         let retry_after = f.retry_after.and_then(|d| jiff::SignedDuration::try_from(d).ok());
         let next = BACKOFF.next_retry(self.now, attempts, retry_after);
         self.warn(
             event::STEP_FAILED,
             "Failed",
-            format!("{step} failed ({}): {}; retrying at {}", f.reason, f.message, rfc3339(next)),
+            format!(
+                "{step} failed ({}): {}; retrying at {}",
+                f.reason,
+                f.message,
+                rfc3339(next)
+            ),
         );
         self.status.failure = Some(FailureRecord {
             step: step.to_owned(),
@@ -171,7 +227,10 @@ impl Recorder<'_> {
                 name: &name,
                 status: &self.status,
                 staging: self.o.staging.as_ref().filter(|s| {
-                    self.status.rotation.as_ref().is_some_and(|r| s.rotation() == Some(r.id))
+                    self.status
+                        .rotation
+                        .as_ref()
+                        .is_some_and(|r| s.rotation() == Some(r.id))
                 }),
                 target: self.o.target.as_ref(),
             };
@@ -180,22 +239,26 @@ impl Recorder<'_> {
         self.status.credentials = summary;
         if let Some(timing) = self.timing() {
             let window = timing.renew_window(None, self.now + timing.lifetime);
-            let expiring: Vec<String> = inventory::expiring_unmanaged(&self.status.credentials, self.now, window)
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} ({}) expires at {}",
-                        c.key_id,
-                        c.display_name.as_deref().unwrap_or("no display name"),
-                        rfc3339(c.expires_at.0)
-                    )
-                })
-                .collect();
+            let expiring: Vec<String> =
+                inventory::expiring_unmanaged(&self.status.credentials, self.now, window)
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} ({}) expires at {}",
+                            c.key_id,
+                            c.display_name.as_deref().unwrap_or("no display name"),
+                            rfc3339(c.expires_at.0)
+                        )
+                    })
+                    .collect();
             if !expiring.is_empty() {
                 self.warn(
                     event::UNMANAGED_EXPIRING,
                     "Inventory",
-                    format!("credentials this rotation does not manage expire soon: {}", expiring.join("; ")),
+                    format!(
+                        "credentials this rotation does not manage expire soon: {}",
+                        expiring.join("; ")
+                    ),
                 );
             }
         }
@@ -203,7 +266,11 @@ impl Recorder<'_> {
 
     fn minted(&mut self, rotation: i64, credential: &crate::provider::Credential) {
         let timing = self.timing();
-        let Some(rot) = self.status.rotation.as_mut().filter(|r| r.id == rotation && r.phase == RotationPhase::Pending)
+        let Some(rot) = self
+            .status
+            .rotation
+            .as_mut()
+            .filter(|r| r.id == rotation && r.phase == RotationPhase::Pending)
         else {
             return;
         };
@@ -235,7 +302,10 @@ impl Recorder<'_> {
             .status
             .rotation
             .as_mut()
-            .filter(|r| r.phase == RotationPhase::Verifying && r.credential.as_ref().is_some_and(|c| c.key_id == key_id))
+            .filter(|r| {
+                r.phase == RotationPhase::Verifying
+                    && r.credential.as_ref().is_some_and(|c| c.key_id == key_id)
+            })
             .and_then(|r| r.verification.as_mut())
         else {
             return;
@@ -259,12 +329,9 @@ impl Recorder<'_> {
     /// timeout still bounds them); permanent ones abandon the rotation at once.
     fn verify_failed(&mut self, key_id: &str, f: StepFailure) {
         let now = self.now;
-        let Some(rot) = self
-            .status
-            .rotation
-            .as_mut()
-            .filter(|r| r.phase == RotationPhase::Verifying && r.credential.as_ref().is_some_and(|c| c.key_id == key_id))
-        else {
+        let Some(rot) = self.status.rotation.as_mut().filter(|r| {
+            r.phase == RotationPhase::Verifying && r.credential.as_ref().is_some_and(|c| c.key_id == key_id)
+        }) else {
             return;
         };
         if f.transient {
@@ -291,17 +358,31 @@ impl Recorder<'_> {
     }
 
     fn revoked(&mut self, key_id: &str, why: RevokeReason) {
-        self.status.recently_revoked.push(RevokedKey { key_id: key_id.to_owned(), revoked_at: self.now.into() });
-        let excess = self.status.recently_revoked.len().saturating_sub(REVOKED_MEMORY_ENTRIES);
+        self.status.recently_revoked.push(RevokedKey {
+            key_id: key_id.to_owned(),
+            revoked_at: self.now.into(),
+        });
+        let excess = self
+            .status
+            .recently_revoked
+            .len()
+            .saturating_sub(REVOKED_MEMORY_ENTRIES);
         self.status.recently_revoked.drain(..excess);
-        self.status.credentials.retain(|c| !c.key_id.eq_ignore_ascii_case(key_id));
-        let is = |c: &Option<CredentialRecord>| c.as_ref().is_some_and(|c| c.key_id.eq_ignore_ascii_case(key_id));
+        self.status
+            .credentials
+            .retain(|c| !c.key_id.eq_ignore_ascii_case(key_id));
+        let is =
+            |c: &Option<CredentialRecord>| c.as_ref().is_some_and(|c| c.key_id.eq_ignore_ascii_case(key_id));
         match why {
             RevokeReason::Previous => {
                 if is(&self.status.previous) {
                     self.status.previous = None;
                 }
-                self.note(event::REVOKED, "Revoke", format!("revoked previous credential {key_id}"));
+                self.note(
+                    event::REVOKED,
+                    "Revoke",
+                    format!("revoked previous credential {key_id}"),
+                );
             }
             RevokeReason::Emergency => {
                 if is(&self.status.previous) {
@@ -316,7 +397,11 @@ impl Recorder<'_> {
                 );
             }
             RevokeReason::Abandoned => {
-                self.warn(event::ABANDONED, "Revoke", format!("revoked credential {key_id} of an abandoned attempt"));
+                self.warn(
+                    event::ABANDONED,
+                    "Revoke",
+                    format!("revoked credential {key_id} of an abandoned attempt"),
+                );
             }
             RevokeReason::Orphan => {
                 self.warn(
@@ -332,7 +417,11 @@ impl Recorder<'_> {
                 if is(&self.status.current) {
                     self.status.current = None;
                 }
-                self.note(event::REVOKED, "Revoke", format!("revoked credential {key_id} (deletionPolicy Revoke)"));
+                self.note(
+                    event::REVOKED,
+                    "Revoke",
+                    format!("revoked credential {key_id} (deletionPolicy Revoke)"),
+                );
             }
         }
     }

@@ -71,7 +71,11 @@ impl WorkloadState {
         let stalled_reason = status.conditions.as_ref().and_then(|cs| {
             cs.iter()
                 .find(|c| c.type_ == "Progressing" && c.status == "False")
-                .map(|c| c.reason.clone().unwrap_or_else(|| "ProgressDeadlineExceeded".to_owned()))
+                .map(|c| {
+                    c.reason
+                        .clone()
+                        .unwrap_or_else(|| "ProgressDeadlineExceeded".to_owned())
+                })
         });
         Self {
             kind: WorkloadKind::Deployment,
@@ -112,9 +116,16 @@ impl WorkloadState {
             desired: spec.and_then(|s| s.replicas).unwrap_or(1),
             // While the revisions differ some pods may still run the old template even if the
             // counts look complete; count them as one extra pod.
-            total: if revisions_differ && total <= updated { updated + 1 } else { total },
+            total: if revisions_differ && total <= updated {
+                updated + 1
+            } else {
+                total
+            },
             updated,
-            available: status.ready_replicas.unwrap_or(0).min(status.available_replicas.unwrap_or(i32::MAX)),
+            available: status
+                .ready_replicas
+                .unwrap_or(0)
+                .min(status.available_replicas.unwrap_or(i32::MAX)),
             template_version: spec.and_then(|s| template_annotation(&s.template.metadata, annotation_key)),
             stalled_reason: None,
             manual_update: on_delete || partitioned,
@@ -125,8 +136,10 @@ impl WorkloadState {
     pub fn from_daemon_set(d: &DaemonSet, annotation_key: &str) -> Self {
         let spec = d.spec.as_ref();
         let status = d.status.clone().unwrap_or_default();
-        let on_delete =
-            spec.and_then(|s| s.update_strategy.as_ref()).and_then(|u| u.type_.as_deref()) == Some("OnDelete");
+        let on_delete = spec
+            .and_then(|s| s.update_strategy.as_ref())
+            .and_then(|u| u.type_.as_deref())
+            == Some("OnDelete");
         Self {
             kind: WorkloadKind::DaemonSet,
             name: d.metadata.name.clone().unwrap_or_default(),
@@ -157,7 +170,14 @@ mod tests {
 
     use super::*;
 
-    fn state(generation: i64, observed: i64, desired: i32, total: i32, updated: i32, available: i32) -> WorkloadState {
+    fn state(
+        generation: i64,
+        observed: i64,
+        desired: i32,
+        total: i32,
+        updated: i32,
+        available: i32,
+    ) -> WorkloadState {
         WorkloadState {
             kind: WorkloadKind::Deployment,
             name: "web".into(),
@@ -177,7 +197,12 @@ mod tests {
     fn completion_table() {
         let cases = [
             ("complete", state(3, 3, 3, 3, 3, 3), 3, true),
-            ("controller has not seen the new generation", state(3, 2, 3, 3, 3, 3), 3, false),
+            (
+                "controller has not seen the new generation",
+                state(3, 2, 3, 3, 3, 3),
+                3,
+                false,
+            ),
             ("old pods still running", state(3, 3, 3, 4, 3, 3), 3, false),
             ("not all updated", state(3, 3, 3, 3, 2, 3), 3, false),
             ("updated but not available", state(3, 3, 3, 3, 3, 2), 3, false),
@@ -193,7 +218,11 @@ mod tests {
     #[test]
     fn reads_deployments_and_stateful_sets() {
         let d = Deployment {
-            metadata: ObjectMeta { name: Some("web".into()), generation: Some(4), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                generation: Some(4),
+                ..Default::default()
+            },
             spec: Some(DeploymentSpec {
                 replicas: Some(2),
                 template: k8s_openapi::api::core::v1::PodTemplateSpec {
@@ -218,8 +247,15 @@ mod tests {
         assert!(!s.rolled_out_since(4), "one old pod left");
 
         let sts = StatefulSet {
-            metadata: ObjectMeta { name: Some("db".into()), generation: Some(2), ..Default::default() },
-            spec: Some(StatefulSetSpec { replicas: Some(2), ..Default::default() }),
+            metadata: ObjectMeta {
+                name: Some("db".into()),
+                generation: Some(2),
+                ..Default::default()
+            },
+            spec: Some(StatefulSetSpec {
+                replicas: Some(2),
+                ..Default::default()
+            }),
             status: Some(StatefulSetStatus {
                 observed_generation: Some(2),
                 replicas: 2,

@@ -18,8 +18,10 @@ use crate::api::{ClientSecretRotationSpec, duration::InvalidDuration};
 /// At most this fraction of the renew window is taken off the renewal time as jitter.
 pub const JITTER_FRACTION: f64 = 0.1;
 /// Default backoff after a failed step.
-pub const BACKOFF: Backoff =
-    Backoff { base: SignedDuration::from_secs(30), cap: SignedDuration::from_secs(60 * 60) };
+pub const BACKOFF: Backoff = Backoff {
+    base: SignedDuration::from_secs(30),
+    cap: SignedDuration::from_secs(60 * 60),
+};
 /// Successful verification attempts in a row required before a secret counts as working: Entra is
 /// eventually consistent, and different replicas may answer different attempts.
 pub const VERIFY_REQUIRED_SUCCESSES: i32 = 3;
@@ -62,9 +64,20 @@ impl Backoff {
 
     /// When to retry after `attempts` failures, the last at `failed_at`; a provider's own
     /// "retry after" is honoured when longer (still capped).
-    pub fn next_retry(&self, failed_at: Timestamp, attempts: i32, retry_after: Option<SignedDuration>) -> Timestamp {
-        let delay = retry_after.map_or(self.delay(attempts), |r| r.max(self.delay(attempts)).min(self.cap));
-        truncate(failed_at.saturating_add(delay).expect("saturating add of a bounded duration"))
+    pub fn next_retry(
+        &self,
+        failed_at: Timestamp,
+        attempts: i32,
+        retry_after: Option<SignedDuration>,
+    ) -> Timestamp {
+        let delay = retry_after.map_or(self.delay(attempts), |r| {
+            r.max(self.delay(attempts)).min(self.cap)
+        });
+        truncate(
+            failed_at
+                .saturating_add(delay)
+                .expect("saturating add of a bounded duration"),
+        )
     }
 }
 
@@ -112,7 +125,8 @@ impl Timing {
     /// Parses and checks the timing fields of `spec`, with the same rules as the CRD's schema.
     pub fn from_spec(spec: &ClientSecretRotationSpec) -> Result<Self, TimingError> {
         let parse = |field: &'static str, d: &crate::api::GoDuration| {
-            d.to_signed().map_err(|source| TimingError::Duration { field, source })
+            d.to_signed()
+                .map_err(|source| TimingError::Duration { field, source })
         };
         let lifetime = parse("lifetime", &spec.lifetime)?;
         let overlap = parse("overlap", &spec.overlap)?;
@@ -145,7 +159,12 @@ impl Timing {
             (None, Some(p)) => RenewBefore::Percentage(p),
             (None, None) => RenewBefore::OneThird,
         };
-        Ok(Self { lifetime, renew_before, overlap, verify_timeout })
+        Ok(Self {
+            lifetime,
+            renew_before,
+            overlap,
+            verify_timeout,
+        })
     }
 
     /// The renew window of a credential valid from `start` (when known) to `end`: how long before
@@ -165,7 +184,13 @@ impl Timing {
 
     /// The renewal time of a credential valid from `start` to `end`, for the rotation whose uid is
     /// `uid`, where `rotation` numbers the credential (0 for an adopted one). Whole seconds.
-    pub fn renewal_time(&self, start: Option<Timestamp>, end: Timestamp, uid: &str, rotation: i64) -> Timestamp {
+    pub fn renewal_time(
+        &self,
+        start: Option<Timestamp>,
+        end: Timestamp,
+        uid: &str,
+        rotation: i64,
+    ) -> Timestamp {
         let window = self.renew_window(start, end);
         let jitter = jitter(window, uid, rotation);
         floor(end.saturating_sub(window + jitter).expect("bounded durations"))
@@ -188,8 +213,12 @@ pub fn jitter(window: SignedDuration, uid: &str, rotation: i64) -> SignedDuratio
 
 /// `t` truncated to whole seconds (towards the past).
 pub fn floor(t: Timestamp) -> Timestamp {
-    t.round(TimestampRound::new().smallest(Unit::Second).mode(jiff::RoundMode::Floor))
-        .expect("rounding to seconds stays in range")
+    t.round(
+        TimestampRound::new()
+            .smallest(Unit::Second)
+            .mode(jiff::RoundMode::Floor),
+    )
+    .expect("rounding to seconds stays in range")
 }
 
 /// Alias of [`floor`]: every time the core stores is truncated this way.
@@ -204,7 +233,11 @@ pub fn after(t: Timestamp, d: SignedDuration) -> Timestamp {
 
 /// The pause before verification attempt number `attempts + 1` after a rejected attempt.
 pub fn verify_retry_delay(attempts: i32) -> SignedDuration {
-    Backoff { base: VERIFY_RETRY_BASE, cap: VERIFY_RETRY_CAP }.delay(attempts)
+    Backoff {
+        base: VERIFY_RETRY_BASE,
+        cap: VERIFY_RETRY_CAP,
+    }
+    .delay(attempts)
 }
 
 #[cfg(test)]
@@ -218,9 +251,15 @@ mod tests {
 
     fn spec(lifetime: &str, renew_before: Option<&str>, pct: Option<i32>) -> ClientSecretRotationSpec {
         ClientSecretRotationSpec {
-            provider_ref: ProviderRef { kind: Default::default(), name: "p".into() },
+            provider_ref: ProviderRef {
+                kind: Default::default(),
+                name: "p".into(),
+            },
             application: ApplicationSpec::default(),
-            secret: TargetSecretSpec { name: "s".into(), ..Default::default() },
+            secret: TargetSecretSpec {
+                name: "s".into(),
+                ..Default::default()
+            },
             lifetime: GoDuration::from(lifetime),
             renew_before: renew_before.map(GoDuration::from),
             renew_before_percentage: pct,
@@ -246,7 +285,11 @@ mod tests {
         ];
         for (lifetime_text, rb, pct, want) in cases {
             let timing = Timing::from_spec(&spec(lifetime_text, rb, pct)).unwrap();
-            assert_eq!(timing.renew_window(Some(start), end), want, "{lifetime_text} {rb:?} {pct:?}");
+            assert_eq!(
+                timing.renew_window(Some(start), end),
+                want,
+                "{lifetime_text} {rb:?} {pct:?}"
+            );
         }
         // Unknown start: the spec's lifetime stands in.
         let timing = Timing::from_spec(&spec("90m", None, None)).unwrap();
@@ -263,12 +306,23 @@ mod tests {
             let r = timing.renewal_time(Some(start), end, "uid-1", rotation);
             assert_eq!(r.subsec_nanosecond(), 0);
             assert!(r <= end - window, "renewal {r} later than {}", end - window);
-            let earliest = end - window - SignedDuration::from_secs_f64(window.as_secs_f64() * JITTER_FRACTION);
-            assert!(r >= floor(earliest) - SignedDuration::from_secs(1), "renewal {r} too early");
+            let earliest =
+                end - window - SignedDuration::from_secs_f64(window.as_secs_f64() * JITTER_FRACTION);
+            assert!(
+                r >= floor(earliest) - SignedDuration::from_secs(1),
+                "renewal {r} too early"
+            );
             // Round-tripping through the API server (whole seconds) changes nothing.
-            let reparsed: Timestamp = jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%SZ", r).unwrap().parse().unwrap();
+            let reparsed: Timestamp = jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%SZ", r)
+                .unwrap()
+                .parse()
+                .unwrap();
             assert_eq!(reparsed, r);
-            assert_eq!(timing.renewal_time(Some(start), end, "uid-1", rotation), r, "deterministic");
+            assert_eq!(
+                timing.renewal_time(Some(start), end, "uid-1", rotation),
+                r,
+                "deterministic"
+            );
         }
     }
 
@@ -284,7 +338,10 @@ mod tests {
         }
         let fullest = *buckets.iter().max().unwrap();
         assert!(fullest <= 30, "a 1% slice holds {fullest} of 1000 (over 3%)");
-        assert!(buckets.iter().filter(|&&b| b == 0).count() < 5, "too many empty slices: {buckets:?}");
+        assert!(
+            buckets.iter().filter(|&&b| b == 0).count() < 5,
+            "too many empty slices: {buckets:?}"
+        );
     }
 
     #[test]
@@ -296,15 +353,24 @@ mod tests {
         let t = ts("2026-01-01T00:00:00.5Z");
         assert_eq!(b.next_retry(t, 1, None), ts("2026-01-01T00:00:30Z"));
         // A longer "retry after" from the provider wins, still under the cap.
-        assert_eq!(b.next_retry(t, 1, Some(SignedDuration::from_secs(90))), ts("2026-01-01T00:01:30Z"));
-        assert_eq!(b.next_retry(t, 1, Some(SignedDuration::from_hours(5))), ts("2026-01-01T01:00:00Z"));
+        assert_eq!(
+            b.next_retry(t, 1, Some(SignedDuration::from_secs(90))),
+            ts("2026-01-01T00:01:30Z")
+        );
+        assert_eq!(
+            b.next_retry(t, 1, Some(SignedDuration::from_hours(5))),
+            ts("2026-01-01T01:00:00Z")
+        );
     }
 
     #[test]
     fn timing_refuses_what_the_schema_refuses() {
         let cases: [(ClientSecretRotationSpec, &str); 6] = [
             (spec("90d", None, None), "spec.lifetime"),
-            (spec("2160h", Some("2160h"), None), "renewBefore must be shorter than lifetime"),
+            (
+                spec("2160h", Some("2160h"), None),
+                "renewBefore must be shorter than lifetime",
+            ),
             (spec("2160h", Some("720h"), Some(20)), "at most one"),
             (spec("30s", None, None), "lifetime must be between"),
             (spec("2160h", None, Some(100)), "renewBeforePercentage"),

@@ -77,7 +77,10 @@ pub fn authorize<'a>(
         reason: reason::PROVIDER_NOT_FOUND,
         message: match provider_ref.kind {
             ProviderKind::IdentityProvider => {
-                format!("IdentityProvider {:?} not found in namespace {namespace:?}", provider_ref.name)
+                format!(
+                    "IdentityProvider {:?} not found in namespace {namespace:?}",
+                    provider_ref.name
+                )
             }
             ProviderKind::ClusterIdentityProvider => {
                 format!("ClusterIdentityProvider {:?} not found", provider_ref.name)
@@ -86,7 +89,13 @@ pub fn authorize<'a>(
     };
     match (provider_ref.kind, provider) {
         (_, ProviderLookup::NotFound) => Err(not_found()),
-        (ProviderKind::IdentityProvider, ProviderLookup::Namespaced { namespace: found_in, spec }) => {
+        (
+            ProviderKind::IdentityProvider,
+            ProviderLookup::Namespaced {
+                namespace: found_in,
+                spec,
+            },
+        ) => {
             if found_in != namespace {
                 return Err(Denial {
                     reason: reason::PROVIDER_NOT_ALLOWED,
@@ -105,7 +114,10 @@ pub fn authorize<'a>(
         // The shell looked up the wrong kind: treat as absent rather than guess.
         _ => Err(Denial {
             reason: reason::PROVIDER_NOT_FOUND,
-            message: format!("{kind} {:?} not found (a provider of another kind was supplied)", provider_ref.name),
+            message: format!(
+                "{kind} {:?} not found (a provider of another kind was supplied)",
+                provider_ref.name
+            ),
         }),
     }
 }
@@ -134,7 +146,11 @@ fn authorize_cluster(
         }
     }
     if namespace_matched {
-        let app = application.client_id.as_deref().or(application.object_id.as_deref()).unwrap_or("<none>");
+        let app = application
+            .client_id
+            .as_deref()
+            .or(application.object_id.as_deref())
+            .unwrap_or("<none>");
         return Err(Denial {
             reason: reason::APPLICATION_NOT_ALLOWED,
             message: format!(
@@ -163,7 +179,11 @@ fn grant_matches_namespace(
     namespace: &str,
     labels: Option<&BTreeMap<String, String>>,
 ) -> Result<bool, LabelsMissing> {
-    if grant.namespaces.as_ref().is_some_and(|names| names.iter().any(|n| n == namespace)) {
+    if grant
+        .namespaces
+        .as_ref()
+        .is_some_and(|names| names.iter().any(|n| n == namespace))
+    {
         return Ok(true);
     }
     let Some(selector) = &grant.namespace_selector else {
@@ -185,7 +205,9 @@ fn grant_allows_application(grant: &Grant, application: &ApplicationSpec) -> boo
         return true;
     };
     let named = [application.client_id.as_deref(), application.object_id.as_deref()];
-    allowed.iter().any(|id| named.iter().flatten().any(|n| n.eq_ignore_ascii_case(id)))
+    allowed
+        .iter()
+        .any(|id| named.iter().flatten().any(|n| n.eq_ignore_ascii_case(id)))
 }
 
 #[cfg(test)]
@@ -199,7 +221,11 @@ mod tests {
     const OTHER_APP: &str = "11111111-0000-4b60-9390-0ba6fb00bf6b";
 
     fn directory() -> Directory {
-        Directory { tenant_id: "contoso.onmicrosoft.com".into(), cloud: Default::default(), endpoints: None }
+        Directory {
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            cloud: Default::default(),
+            endpoints: None,
+        }
     }
 
     fn cluster(grants: Vec<Grant>) -> ProviderLookup {
@@ -236,22 +262,36 @@ mod tests {
     }
 
     fn by_name(kind: ProviderKind) -> ProviderRef {
-        ProviderRef { kind, name: "entra".into() }
+        ProviderRef {
+            kind,
+            name: "entra".into(),
+        }
     }
 
     fn app(client_id: &str) -> ApplicationSpec {
-        ApplicationSpec { client_id: Some(client_id.into()), ..Default::default() }
+        ApplicationSpec {
+            client_id: Some(client_id.into()),
+            ..Default::default()
+        }
     }
 
     fn selector(labels: &[(&str, &str)]) -> LabelSelector {
         LabelSelector {
-            match_labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            match_labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             match_expressions: None,
         }
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -259,14 +299,23 @@ mod tests {
         use ProviderKind::*;
         let team = labels(&[("team", "a")]);
         let other_team = labels(&[("team", "b")]);
-        let grant_names = Grant { namespaces: Some(vec!["team-a".into()]), ..Default::default() };
-        let grant_labels = Grant { namespace_selector: Some(selector(&[("team", "a")])), ..Default::default() };
+        let grant_names = Grant {
+            namespaces: Some(vec!["team-a".into()]),
+            ..Default::default()
+        };
+        let grant_labels = Grant {
+            namespace_selector: Some(selector(&[("team", "a")])),
+            ..Default::default()
+        };
         let grant_app = Grant {
             namespaces: Some(vec!["team-a".into()]),
             application_ids: Some(vec![APP.to_uppercase()]),
             ..Default::default()
         };
-        let grant_everyone = Grant { namespace_selector: Some(LabelSelector::default()), ..Default::default() };
+        let grant_everyone = Grant {
+            namespace_selector: Some(LabelSelector::default()),
+            ..Default::default()
+        };
         let grant_expr = Grant {
             namespace_selector: Some(LabelSelector {
                 match_labels: None,
@@ -278,24 +327,135 @@ mod tests {
             }),
             ..Default::default()
         };
-        type Case<'a> =
-            (&'a str, ProviderKind, ProviderLookup, &'a str, Option<&'a BTreeMap<String, String>>, Result<(), &'a str>);
+        type Case<'a> = (
+            &'a str,
+            ProviderKind,
+            ProviderLookup,
+            &'a str,
+            Option<&'a BTreeMap<String, String>>,
+            Result<(), &'a str>,
+        );
         let cases: Vec<Case> = vec![
-            ("namespaced provider in own namespace", IdentityProvider, namespaced("team-a"), APP, None, Ok(())),
-            ("namespaced provider missing", IdentityProvider, ProviderLookup::NotFound, APP, None, Err(reason::PROVIDER_NOT_FOUND)),
-            ("namespaced provider of another namespace", IdentityProvider, namespaced("team-b"), APP, None, Err(reason::PROVIDER_NOT_ALLOWED)),
-            ("cluster provider missing", ClusterIdentityProvider, ProviderLookup::NotFound, APP, None, Err(reason::PROVIDER_NOT_FOUND)),
-            ("kind mismatch", ClusterIdentityProvider, namespaced("team-a"), APP, None, Err(reason::PROVIDER_NOT_FOUND)),
-            ("cluster provider without grants", ClusterIdentityProvider, cluster(vec![]), APP, Some(&team), Err(reason::PROVIDER_NOT_ALLOWED)),
-            ("granted by name", ClusterIdentityProvider, cluster(vec![grant_names.clone()]), APP, None, Ok(())),
-            ("granted by labels", ClusterIdentityProvider, cluster(vec![grant_labels.clone()]), APP, Some(&team), Ok(())),
-            ("labels do not match", ClusterIdentityProvider, cluster(vec![grant_labels.clone()]), APP, Some(&other_team), Err(reason::PROVIDER_NOT_ALLOWED)),
-            ("labels needed but unknown", ClusterIdentityProvider, cluster(vec![grant_labels]), APP, None, Err(reason::NAMESPACE_UNKNOWN)),
-            ("match expressions", ClusterIdentityProvider, cluster(vec![grant_expr]), APP, Some(&team), Ok(())),
-            ("empty selector matches every namespace", ClusterIdentityProvider, cluster(vec![grant_everyone]), APP, None, Ok(())),
-            ("application granted (case-insensitive)", ClusterIdentityProvider, cluster(vec![grant_app.clone()]), APP, None, Ok(())),
-            ("application not granted", ClusterIdentityProvider, cluster(vec![grant_app.clone()]), OTHER_APP, None, Err(reason::APPLICATION_NOT_ALLOWED)),
-            ("a second grant allows it", ClusterIdentityProvider, cluster(vec![grant_app, grant_names]), OTHER_APP, None, Ok(())),
+            (
+                "namespaced provider in own namespace",
+                IdentityProvider,
+                namespaced("team-a"),
+                APP,
+                None,
+                Ok(()),
+            ),
+            (
+                "namespaced provider missing",
+                IdentityProvider,
+                ProviderLookup::NotFound,
+                APP,
+                None,
+                Err(reason::PROVIDER_NOT_FOUND),
+            ),
+            (
+                "namespaced provider of another namespace",
+                IdentityProvider,
+                namespaced("team-b"),
+                APP,
+                None,
+                Err(reason::PROVIDER_NOT_ALLOWED),
+            ),
+            (
+                "cluster provider missing",
+                ClusterIdentityProvider,
+                ProviderLookup::NotFound,
+                APP,
+                None,
+                Err(reason::PROVIDER_NOT_FOUND),
+            ),
+            (
+                "kind mismatch",
+                ClusterIdentityProvider,
+                namespaced("team-a"),
+                APP,
+                None,
+                Err(reason::PROVIDER_NOT_FOUND),
+            ),
+            (
+                "cluster provider without grants",
+                ClusterIdentityProvider,
+                cluster(vec![]),
+                APP,
+                Some(&team),
+                Err(reason::PROVIDER_NOT_ALLOWED),
+            ),
+            (
+                "granted by name",
+                ClusterIdentityProvider,
+                cluster(vec![grant_names.clone()]),
+                APP,
+                None,
+                Ok(()),
+            ),
+            (
+                "granted by labels",
+                ClusterIdentityProvider,
+                cluster(vec![grant_labels.clone()]),
+                APP,
+                Some(&team),
+                Ok(()),
+            ),
+            (
+                "labels do not match",
+                ClusterIdentityProvider,
+                cluster(vec![grant_labels.clone()]),
+                APP,
+                Some(&other_team),
+                Err(reason::PROVIDER_NOT_ALLOWED),
+            ),
+            (
+                "labels needed but unknown",
+                ClusterIdentityProvider,
+                cluster(vec![grant_labels]),
+                APP,
+                None,
+                Err(reason::NAMESPACE_UNKNOWN),
+            ),
+            (
+                "match expressions",
+                ClusterIdentityProvider,
+                cluster(vec![grant_expr]),
+                APP,
+                Some(&team),
+                Ok(()),
+            ),
+            (
+                "empty selector matches every namespace",
+                ClusterIdentityProvider,
+                cluster(vec![grant_everyone]),
+                APP,
+                None,
+                Ok(()),
+            ),
+            (
+                "application granted (case-insensitive)",
+                ClusterIdentityProvider,
+                cluster(vec![grant_app.clone()]),
+                APP,
+                None,
+                Ok(()),
+            ),
+            (
+                "application not granted",
+                ClusterIdentityProvider,
+                cluster(vec![grant_app.clone()]),
+                OTHER_APP,
+                None,
+                Err(reason::APPLICATION_NOT_ALLOWED),
+            ),
+            (
+                "a second grant allows it",
+                ClusterIdentityProvider,
+                cluster(vec![grant_app, grant_names]),
+                OTHER_APP,
+                None,
+                Ok(()),
+            ),
         ];
         for (name, kind, lookup, client_id, ns_labels, want) in cases {
             let got = authorize("team-a", &by_name(kind), &app(client_id), &lookup, ns_labels);
@@ -317,8 +477,20 @@ mod tests {
             application_ids: Some(vec![APP.into()]),
             ..Default::default()
         };
-        let spec = ApplicationSpec { object_id: Some(APP.into()), ..Default::default() };
+        let spec = ApplicationSpec {
+            object_id: Some(APP.into()),
+            ..Default::default()
+        };
         let lookup = cluster(vec![grant]);
-        assert!(authorize("team-a", &by_name(ProviderKind::ClusterIdentityProvider), &spec, &lookup, None).is_ok());
+        assert!(
+            authorize(
+                "team-a",
+                &by_name(ProviderKind::ClusterIdentityProvider),
+                &spec,
+                &lookup,
+                None
+            )
+            .is_ok()
+        );
     }
 }

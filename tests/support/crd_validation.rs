@@ -14,7 +14,13 @@ pub fn schema_for(kind: &str) -> Value {
         .into_iter()
         .find(|c| c.spec.names.kind == kind)
         .unwrap_or_else(|| panic!("no CRD for kind {kind}"));
-    let schema = crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap();
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .unwrap()
+        .open_api_v3_schema
+        .as_ref()
+        .unwrap();
     serde_json::to_value(schema).unwrap()
 }
 
@@ -58,7 +64,11 @@ pub fn validate(object: &Value) -> Vec<String> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
@@ -135,14 +145,20 @@ fn type_name(v: &Value) -> &'static str {
 fn structural(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
     if value.is_null() {
         if schema.get("nullable") != Some(&Value::Bool(true)) {
-            out.push(format!("{path}: Invalid value: \"null\": {path} in body must be of type {}: \"null\"", schema["type"].as_str().unwrap_or("object")));
+            out.push(format!(
+                "{path}: Invalid value: \"null\": {path} in body must be of type {}: \"null\"",
+                schema["type"].as_str().unwrap_or("object")
+            ));
         }
         return;
     }
     if let Some(t) = schema.get("type").and_then(Value::as_str) {
         let actual = type_name(value);
         if actual != t && !(t == "number" && actual == "integer") {
-            out.push(format!("{path}: Invalid value: {}: {path} in body must be of type {t}: \"{actual}\"", show(value)));
+            out.push(format!(
+                "{path}: Invalid value: {}: {path} in body must be of type {t}: \"{actual}\"",
+                show(value)
+            ));
             return;
         }
     }
@@ -150,14 +166,21 @@ fn structural(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) 
         && !values.contains(value)
     {
         let supported: Vec<String> = values.iter().map(show).collect();
-        out.push(format!("{path}: Unsupported value: {}: supported values: {}", show(value), supported.join(", ")));
+        out.push(format!(
+            "{path}: Unsupported value: {}: supported values: {}",
+            show(value),
+            supported.join(", ")
+        ));
     }
     match value {
         Value::String(s) => {
             if let Some(p) = schema.get("pattern").and_then(Value::as_str)
                 && !Regex::new(p).unwrap().is_match(s)
             {
-                out.push(format!("{path}: Invalid value: {}: {path} in body should match '{p}'", show(value)));
+                out.push(format!(
+                    "{path}: Invalid value: {}: {path} in body should match '{p}'",
+                    show(value)
+                ));
             }
             if let Some(n) = schema.get("maxLength").and_then(Value::as_u64)
                 && s.chars().count() as u64 > n
@@ -167,7 +190,10 @@ fn structural(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) 
             if let Some(n) = schema.get("minLength").and_then(Value::as_u64)
                 && (s.chars().count() as u64) < n
             {
-                out.push(format!("{path}: Invalid value: {}: {path} in body should be at least {n} chars long", show(value)));
+                out.push(format!(
+                    "{path}: Invalid value: {}: {path} in body should be at least {n} chars long",
+                    show(value)
+                ));
             }
         }
         Value::Number(n) => {
@@ -175,24 +201,34 @@ fn structural(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) 
             if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
                 && x < min
             {
-                out.push(format!("{path}: Invalid value: {n}: {path} in body should be greater than or equal to {min}"));
+                out.push(format!(
+                    "{path}: Invalid value: {n}: {path} in body should be greater than or equal to {min}"
+                ));
             }
             if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
                 && x > max
             {
-                out.push(format!("{path}: Invalid value: {n}: {path} in body should be less than or equal to {max}"));
+                out.push(format!(
+                    "{path}: Invalid value: {n}: {path} in body should be less than or equal to {max}"
+                ));
             }
         }
         Value::Array(items) => {
             if let Some(n) = schema.get("maxItems").and_then(Value::as_u64)
                 && items.len() as u64 > n
             {
-                out.push(format!("{path}: Too many: {}: must have at most {n} items", items.len()));
+                out.push(format!(
+                    "{path}: Too many: {}: must have at most {n} items",
+                    items.len()
+                ));
             }
             if let Some(n) = schema.get("minItems").and_then(Value::as_u64)
                 && (items.len() as u64) < n
             {
-                out.push(format!("{path}: Invalid value: {}: {path} in body should have at least {n} items", items.len()));
+                out.push(format!(
+                    "{path}: Invalid value: {}: {path} in body should have at least {n} items",
+                    items.len()
+                ));
             }
             if let Some(s) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
@@ -216,7 +252,10 @@ fn object(schema: &Value, map: &Map<String, Value>, path: &str, out: &mut Vec<St
     if let Some(n) = schema.get("maxProperties").and_then(Value::as_u64)
         && map.len() as u64 > n
     {
-        out.push(format!("{path}: Too many: {}: must have at most {n} items", map.len()));
+        out.push(format!(
+            "{path}: Too many: {}: must have at most {n} items",
+            map.len()
+        ));
     }
     let props = schema.get("properties").and_then(Value::as_object);
     for (k, v) in map {

@@ -29,14 +29,32 @@ fn check_instant(w: &World, emergency_ok: bool) {
     let ours_live = w
         .app
         .iter()
-        .filter(|c| marker::rotation_of(c.credential.display_name.as_deref(), NS, NAME).is_some() && c.credential.end > w.now)
+        .filter(|c| {
+            marker::rotation_of(c.credential.display_name.as_deref(), NS, NAME).is_some()
+                && c.credential.end > w.now
+        })
         .count();
-    assert!(ours_live <= 3, "{ours_live} live credentials of this rotation at {}", w.now);
+    assert!(
+        ours_live <= 3,
+        "{ours_live} live credentials of this rotation at {}",
+        w.now
+    );
     if let Some(secret) = w.target_secret() {
-        let key = w.key_of(&secret).unwrap_or_else(|| panic!("target Secret holds a revoked credential at {}", w.now));
+        let key = w
+            .key_of(&secret)
+            .unwrap_or_else(|| panic!("target Secret holds a revoked credential at {}", w.now));
         let cred = w.app.iter().find(|c| c.credential.key_id == key).unwrap();
-        assert!(cred.credential.end > w.now, "target Secret's credential {key} expired at {}", w.now);
-        assert_eq!(w.check(&secret), crate::provider::CheckOutcome::Authenticated, "target credential rejected at {}", w.now);
+        assert!(
+            cred.credential.end > w.now,
+            "target Secret's credential {key} expired at {}",
+            w.now
+        );
+        assert_eq!(
+            w.check(&secret),
+            crate::provider::CheckOutcome::Authenticated,
+            "target credential rejected at {}",
+            w.now
+        );
     }
     for wl in &w.workloads {
         for pod in &wl.pods {
@@ -44,7 +62,12 @@ fn check_instant(w: &World, emergency_ok: bool) {
             match w.key_of(secret) {
                 Some(key) => {
                     let cred = w.app.iter().find(|c| c.credential.key_id == key).unwrap();
-                    assert!(cred.credential.end > w.now, "a pod of {} holds expired credential {key} at {}", wl.name, w.now);
+                    assert!(
+                        cred.credential.end > w.now,
+                        "a pod of {} holds expired credential {key} at {}",
+                        wl.name,
+                        w.now
+                    );
                 }
                 None => assert!(
                     emergency_ok && !w.emergency_revoked.is_empty(),
@@ -74,10 +97,17 @@ fn simulate(w: &mut World, until: Timestamp, emergency_ok: bool, mut hook: impl 
             assert_eq!(w.actions[actions..], [], "a restart at {} did something", w.now);
             assert_eq!(w.status(), status, "a restart at {} changed the status", w.now);
         }
-        stats.completed = w.events.iter().filter(|e| e.reason == wellknown::event::ROTATED).count() as u64;
+        stats.completed = w
+            .events
+            .iter()
+            .filter(|e| e.reason == wellknown::event::ROTATED)
+            .count() as u64;
         // Advance to the next thing that happens: the requeue, or a workload controller step (a
         // watch event for the operator).
-        let mut next = requeue.unwrap_or(until).max(w.now + SignedDuration::from_secs(1)).min(until);
+        let mut next = requeue
+            .unwrap_or(until)
+            .max(w.now + SignedDuration::from_secs(1))
+            .min(until);
         if w.rolling() {
             next = next.min(next_tick.max(w.now));
         }
@@ -99,8 +129,13 @@ fn three_years_of_ninety_day_secrets() {
     // A 90-day secret is renewed when a third remains: every ~60 days, a little earlier with jitter.
     assert!((17..=20).contains(&stats.completed), "{stats:?}");
     assert_eq!(w.minted as u64, stats.completed, "exactly one mint per rotation");
-    assert_eq!(w.revoked.len() as u64, stats.completed - 1, "every replaced credential revoked");
+    assert_eq!(
+        w.revoked.len() as u64,
+        stats.completed - 1,
+        "every replaced credential revoked"
+    );
     assert!(w.revoked.iter().all(|(_, _, why)| *why == RevokeReason::Previous));
+    w.assert_no_secret_leaked();
     // Idle most of the time: a handful of passes per rotation plus the daily inventory.
     assert!(stats.passes < 3 * 365 + stats.completed * 400, "{stats:?}");
 }
@@ -131,7 +166,11 @@ fn a_month_of_one_hour_secrets_with_flaky_provider_and_requests() {
     assert!(status.handled_rotate_request.is_some());
     assert!(status.handled_emergency_request.is_some());
     assert!(!w.emergency_revoked.is_empty());
-    assert!(w.events.iter().any(|e| e.reason == wellknown::event::EMERGENCY_REVOKED));
+    assert!(
+        w.events
+            .iter()
+            .any(|e| e.reason == wellknown::event::EMERGENCY_REVOKED)
+    );
 }
 
 #[test]
@@ -146,7 +185,11 @@ fn crashes_at_any_point_resume_correctly() {
         let mut w = World::new(start, s, seed);
         w.crash_rate = 0.08;
         let stats = simulate(&mut w, start + SignedDuration::from_hours(48), false, |_| {});
-        assert!(stats.completed >= 30, "seed {seed}: {stats:?}, {} crashes", w.crashes);
+        assert!(
+            stats.completed >= 30,
+            "seed {seed}: {stats:?}, {} crashes",
+            w.crashes
+        );
         assert!(w.crashes > 10, "seed {seed}: too few crashes to mean anything");
         // Let it settle without crashes, then nothing of ours is left but current (and previous).
         w.crash_rate = 0.0;
@@ -166,16 +209,29 @@ fn crashes_at_any_point_resume_correctly() {
         w.persist(st);
         w.pass();
         let status = w.status();
-        let managed: Vec<_> = status.credentials.iter().filter(|c| c.role != CredentialRole::Unmanaged).collect();
+        let managed: Vec<_> = status
+            .credentials
+            .iter()
+            .filter(|c| c.role != CredentialRole::Unmanaged)
+            .collect();
         assert!(
-            managed.iter().all(|c| matches!(c.role, CredentialRole::Current | CredentialRole::Previous | CredentialRole::InFlight)),
+            managed.iter().all(|c| matches!(
+                c.role,
+                CredentialRole::Current | CredentialRole::Previous | CredentialRole::InFlight
+            )),
             "seed {seed}: orphans left: {managed:?}"
         );
         let live_ours = w
             .app
             .iter()
-            .filter(|c| marker::rotation_of(c.credential.display_name.as_deref(), NS, NAME).is_some() && c.credential.end > w.now)
+            .filter(|c| {
+                marker::rotation_of(c.credential.display_name.as_deref(), NS, NAME).is_some()
+                    && c.credential.end > w.now
+            })
             .count();
-        assert!(live_ours <= 2, "seed {seed}: {live_ours} live credentials after settling");
+        assert!(
+            live_ours <= 2,
+            "seed {seed}: {live_ours} live credentials after settling"
+        );
     }
 }

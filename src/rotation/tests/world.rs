@@ -11,14 +11,14 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::{
     api::{
-        ApplicationSpec, ClientSecretRotation, ClientSecretRotationSpec, ClientSecretRotationStatus, Directory, GoDuration,
-        IdentityProviderSpec, ProviderAuth, ProviderRef, RolledTarget, RolloutTarget, TargetSecretSpec, WorkloadKind,
-        WorkloadIdentity, wellknown,
+        ApplicationSpec, ClientSecretRotation, ClientSecretRotationSpec, ClientSecretRotationStatus,
+        Directory, GoDuration, IdentityProviderSpec, ProviderAuth, ProviderRef, RolledTarget, RolloutTarget,
+        TargetSecretSpec, WorkloadIdentity, WorkloadKind, wellknown,
     },
     provider::{ApplicationCredentials, CheckOutcome, Credential},
     rotation::{
-        Action, Capacity, Decision, EventRecord, Observed, Outcome, ProviderLookup, RevokeReason, SecretObservation,
-        StepFailure, ValueSource, WorkloadState, plan, record, staging_metadata,
+        Action, Capacity, Decision, EventRecord, Observed, Outcome, ProviderLookup, RevokeReason,
+        SecretObservation, StepFailure, ValueSource, WorkloadState, plan, record, staging_metadata,
     },
 };
 
@@ -35,15 +35,28 @@ pub fn ts(s: &str) -> Timestamp {
 
 pub fn spec() -> ClientSecretRotationSpec {
     ClientSecretRotationSpec {
-        provider_ref: ProviderRef { kind: Default::default(), name: "entra".into() },
-        application: ApplicationSpec { client_id: Some(APP.into()), ..Default::default() },
-        secret: TargetSecretSpec { name: SECRET.into(), ..Default::default() },
+        provider_ref: ProviderRef {
+            kind: Default::default(),
+            name: "entra".into(),
+        },
+        application: ApplicationSpec {
+            client_id: Some(APP.into()),
+            ..Default::default()
+        },
+        secret: TargetSecretSpec {
+            name: SECRET.into(),
+            ..Default::default()
+        },
         lifetime: GoDuration::from("2160h"),
         renew_before: None,
         renew_before_percentage: None,
         overlap: GoDuration::from("1h"),
         verify_timeout: GoDuration::from("10m"),
-        rollout_targets: vec![RolloutTarget { kind: WorkloadKind::Deployment, name: Some("web".into()), selector: None }],
+        rollout_targets: vec![RolloutTarget {
+            kind: WorkloadKind::Deployment,
+            name: Some("web".into()),
+            selector: None,
+        }],
         suspend: false,
         deletion_policy: Default::default(),
     }
@@ -62,7 +75,11 @@ pub fn provider() -> ProviderLookup {
     ProviderLookup::Namespaced {
         namespace: NS.into(),
         spec: IdentityProviderSpec {
-            directory: Directory { tenant_id: TENANT.into(), cloud: Default::default(), endpoints: None },
+            directory: Directory {
+                tenant_id: TENANT.into(),
+                cloud: Default::default(),
+                endpoints: None,
+            },
             auth: ProviderAuth {
                 workload_identity: Some(WorkloadIdentity {
                     client_id: APP.into(),
@@ -98,7 +115,11 @@ impl FakeSecret {
             annotations: self.annotations.clone(),
             owned: self.owned,
             has_value: value.is_some(),
-            value_hint: if with_hint { value.map(|v| v.chars().take(3).collect()) } else { None },
+            value_hint: if with_hint {
+                value.map(|v| v.chars().take(3).collect())
+            } else {
+                None
+            },
         }
     }
 }
@@ -125,9 +146,16 @@ pub struct FakeWorkload {
 
 impl FakeWorkload {
     pub fn state(&self, now: Timestamp) -> WorkloadState {
-        let updated = self.pods.iter().filter(|p| p.generation == self.generation).count() as i32;
-        let available =
-            self.pods.iter().filter(|p| p.generation == self.generation && p.ready_at <= now).count() as i32;
+        let updated = self
+            .pods
+            .iter()
+            .filter(|p| p.generation == self.generation)
+            .count() as i32;
+        let available = self
+            .pods
+            .iter()
+            .filter(|p| p.generation == self.generation && p.ready_at <= now)
+            .count() as i32;
         WorkloadState {
             kind: self.kind,
             name: self.name.clone(),
@@ -137,7 +165,10 @@ impl FakeWorkload {
             total: self.pods.len() as i32,
             updated,
             available,
-            template_version: self.template.get(&wellknown::pod_template_annotation_key(NAME)).cloned(),
+            template_version: self
+                .template
+                .get(&wellknown::pod_template_annotation_key(NAME))
+                .cloned(),
             stalled_reason: None,
             manual_update: false,
         }
@@ -182,6 +213,8 @@ pub struct World {
     pub rng: StdRng,
     pub crashes: u32,
     pub emergency_revoked: Vec<String>,
+    /// Every secret value the fake provider ever handed out.
+    pub secrets_issued: Vec<String>,
 }
 
 impl World {
@@ -196,7 +229,13 @@ impl World {
                 generation: 1,
                 template: BTreeMap::new(),
                 replicas: 3,
-                pods: (0..3).map(|_| FakePod { generation: 1, secret: None, ready_at: now }).collect(),
+                pods: (0..3)
+                    .map(|_| FakePod {
+                        generation: 1,
+                        secret: None,
+                        ready_at: now,
+                    })
+                    .collect(),
                 stuck: false,
             })
             .collect();
@@ -219,6 +258,7 @@ impl World {
             rng: StdRng::seed_from_u64(seed),
             crashes: 0,
             emergency_revoked: vec![],
+            secrets_issued: vec![],
         }
     }
 
@@ -248,7 +288,10 @@ impl World {
             provider: self.provider.clone(),
             namespace_labels: None,
             credentials,
-            staging: self.staging.as_ref().map(|s| s.observe(&keys.client_secret, false)),
+            staging: self
+                .staging
+                .as_ref()
+                .map(|s| s.observe(&keys.client_secret, false)),
             target: self.target.as_ref().map(|s| s.observe(&keys.client_secret, true)),
             workloads: self.workloads.iter().map(|w| w.state(self.now)).collect(),
             capacity: self.capacity,
@@ -265,11 +308,13 @@ impl World {
     }
 
     fn flaky(&mut self) -> Option<StepFailure> {
-        (self.provider_flakiness > 0.0 && self.rng.random_bool(self.provider_flakiness)).then(|| StepFailure {
-            reason: "ProviderUnavailable".into(),
-            message: "503 from the fake provider".into(),
-            transient: true,
-            retry_after: None,
+        (self.provider_flakiness > 0.0 && self.rng.random_bool(self.provider_flakiness)).then(|| {
+            StepFailure {
+                reason: "ProviderUnavailable".into(),
+                message: "503 from the fake provider".into(),
+                transient: true,
+                retry_after: None,
+            }
         })
     }
 
@@ -290,7 +335,9 @@ impl World {
                 self.actions.push((self.now, format!("{:?}", decision.action)));
             }
             let outcome = match &decision.action {
-                Action::Wait { .. } | Action::Blocked { .. } => return (decision.action.requeue_at(self.now), false),
+                Action::Wait { .. } | Action::Blocked { .. } => {
+                    return (decision.action.requeue_at(self.now), false);
+                }
                 Action::UpdateStatus(_) => continue,
                 _ => {
                     if self.crash(Crash::BeforeEffect) {
@@ -319,7 +366,10 @@ impl World {
         let decision = plan(&observed, self.now);
         self.persist(decision.status.clone());
         self.events.extend(decision.events.iter().cloned());
-        if matches!(decision.action, Action::Wait { .. } | Action::Blocked { .. } | Action::UpdateStatus(_)) {
+        if matches!(
+            decision.action,
+            Action::Wait { .. } | Action::Blocked { .. } | Action::UpdateStatus(_)
+        ) {
             return decision;
         }
         let outcome = self.perform(&decision, credentials).expect("no crash in step");
@@ -356,7 +406,11 @@ impl World {
         let value_key = self.resource.spec.secret.keys.client_secret.clone();
         Some(match &d.action {
             Action::AddFinalizer => {
-                self.resource.metadata.finalizers.get_or_insert_default().push(wellknown::FINALIZER.into());
+                self.resource
+                    .metadata
+                    .finalizers
+                    .get_or_insert_default()
+                    .push(wellknown::FINALIZER.into());
                 Outcome::Done
             }
             Action::RemoveFinalizer => {
@@ -371,7 +425,9 @@ impl World {
                     Outcome::Fetched(c)
                 }
             },
-            Action::Mint { rotation, request, .. } => {
+            Action::Mint {
+                rotation, request, ..
+            } => {
                 *credentials = None;
                 if let Some(f) = self.flaky() {
                     return Some(Outcome::Failed(f));
@@ -386,7 +442,11 @@ impl World {
                     start: Some(now),
                     end: request.end,
                 };
-                self.app.push(FakeCredential { credential: credential.clone(), secret: secret.clone(), created: now });
+                self.app.push(FakeCredential {
+                    credential: credential.clone(),
+                    secret: secret.clone(),
+                    created: now,
+                });
                 if self.crash(Crash::BetweenMintAndStage) {
                     return None;
                 }
@@ -399,7 +459,10 @@ impl World {
                 Outcome::Minted(credential)
             }
             Action::Verify { key_id } => {
-                let staged = self.staging.as_ref().filter(|s| s.annotations.get(wellknown::ANNOTATION_KEY_ID) == Some(key_id));
+                let staged = self
+                    .staging
+                    .as_ref()
+                    .filter(|s| s.annotations.get(wellknown::ANNOTATION_KEY_ID) == Some(key_id));
                 let Some(secret) = staged.and_then(|s| s.data.get(&value_key)).cloned() else {
                     return Some(Outcome::Failed(StepFailure {
                         reason: "SecretContentMismatch".into(),
@@ -418,10 +481,14 @@ impl World {
                     let (secret, annotation) = match v.from {
                         ValueSource::Staging => (world.staging.as_ref()?, wellknown::ANNOTATION_KEY_ID),
                         ValueSource::TargetCurrent => (world.target.as_ref()?, wellknown::ANNOTATION_KEY_ID),
-                        ValueSource::TargetPrevious => (world.target.as_ref()?, wellknown::ANNOTATION_PREVIOUS_KEY_ID),
+                        ValueSource::TargetPrevious => {
+                            (world.target.as_ref()?, wellknown::ANNOTATION_PREVIOUS_KEY_ID)
+                        }
                     };
                     let key = match v.from {
-                        ValueSource::TargetPrevious => world.resource.spec.secret.keys.previous_client_secret.clone()?,
+                        ValueSource::TargetPrevious => {
+                            world.resource.spec.secret.keys.previous_client_secret.clone()?
+                        }
                         _ => value_key.clone(),
                     };
                     let value = secret.data.get(&key)?.clone();
@@ -454,21 +521,40 @@ impl World {
                 if let (Some(k), Some(p)) = (&keys.previous_client_secret, previous) {
                     data.insert(k.clone(), p);
                 }
-                self.target = Some(FakeSecret { annotations: w.annotations.clone(), data, owned: true });
+                self.target = Some(FakeSecret {
+                    annotations: w.annotations.clone(),
+                    data,
+                    owned: true,
+                });
                 Outcome::Done
             }
-            Action::Rollout { annotation_key, version, targets } => {
+            Action::Rollout {
+                annotation_key,
+                version,
+                targets,
+            } => {
                 let mut patched = vec![];
                 for t in targets {
-                    if let Some(w) = self.workloads.iter_mut().find(|w| w.kind == t.kind && w.name == t.name) {
+                    if let Some(w) = self
+                        .workloads
+                        .iter_mut()
+                        .find(|w| w.kind == t.kind && w.name == t.name)
+                    {
                         if w.template.get(annotation_key) != Some(version) {
                             w.template.insert(annotation_key.clone(), version.clone());
                             w.generation += 1;
                         }
-                        patched.push(RolledTarget { kind: w.kind, name: w.name.clone(), generation: w.generation });
+                        patched.push(RolledTarget {
+                            kind: w.kind,
+                            name: w.name.clone(),
+                            generation: w.generation,
+                        });
                     }
                 }
-                Outcome::RolledOut { patched, failure: None }
+                Outcome::RolledOut {
+                    patched,
+                    failure: None,
+                }
             }
             Action::Revoke { key_id, why } => {
                 *credentials = None;
@@ -520,7 +606,11 @@ impl World {
                 continue;
             }
             if let Some(pod) = w.pods.iter_mut().find(|p| p.generation != w.generation) {
-                *pod = FakePod { generation: w.generation, secret: current.clone(), ready_at: now + SignedDuration::from_secs(5) };
+                *pod = FakePod {
+                    generation: w.generation,
+                    secret: current.clone(),
+                    ready_at: now + SignedDuration::from_secs(5),
+                };
             }
         }
     }
@@ -531,7 +621,10 @@ impl World {
 
     /// The credential a secret value belongs to.
     pub fn key_of(&self, secret: &str) -> Option<String> {
-        self.app.iter().find(|c| c.secret == secret).map(|c| c.credential.key_id.clone())
+        self.app
+            .iter()
+            .find(|c| c.secret == secret)
+            .map(|c| c.credential.key_id.clone())
     }
 
     pub fn target_secret(&self) -> Option<String> {
@@ -539,21 +632,67 @@ impl World {
         self.target.as_ref().and_then(|t| t.data.get(key)).cloned()
     }
 
+    /// Asserts that no secret value ever reached the status, an event or an action's Debug form.
+    pub fn assert_no_secret_leaked(&self) {
+        let status = serde_json::to_string(&self.status()).unwrap();
+        for secret in &self.secrets_issued {
+            assert!(
+                !status.contains(secret.as_str()),
+                "a secret value is in the status"
+            );
+            assert!(
+                !self.events.iter().any(|e| e.message.contains(secret.as_str())),
+                "a secret value is in an event"
+            );
+            assert!(
+                !self.actions.iter().any(|(_, a)| a.contains(secret.as_str())),
+                "a secret value is in an action"
+            );
+        }
+    }
+
     pub fn set_annotation(&mut self, key: &str, value: &str) {
-        self.resource.metadata.annotations.get_or_insert_default().insert(key.into(), value.into());
+        self.resource
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(key.into(), value.into());
     }
 
     /// The previous credential goes only after every rollout completed, the overlap passed, and
     /// no pod holds it.
     fn check_safe_to_revoke_previous(&self, d: &Decision, key_id: &str) {
-        let rot = d.status.rotation.as_ref().expect("previous revoked outside a rotation");
+        let rot = d
+            .status
+            .rotation
+            .as_ref()
+            .expect("previous revoked outside a rotation");
         let done: Option<&Time> = rot.rollout_completed_at.as_ref();
-        let done = done.unwrap_or_else(|| panic!("previous {key_id} revoked at {} before the rollout completed", self.now));
+        let done = done.unwrap_or_else(|| {
+            panic!(
+                "previous {key_id} revoked at {} before the rollout completed",
+                self.now
+            )
+        });
         let overlap = self.resource.spec.overlap.to_signed().unwrap();
-        assert!(self.now >= done.0 + overlap, "previous {key_id} revoked at {}, overlap after {} not over", self.now, done.0);
-        let secret = self.app.iter().find(|c| c.credential.key_id == key_id).map(|c| c.secret.clone());
+        assert!(
+            self.now >= done.0 + overlap,
+            "previous {key_id} revoked at {}, overlap after {} not over",
+            self.now,
+            done.0
+        );
+        let secret = self
+            .app
+            .iter()
+            .find(|c| c.credential.key_id == key_id)
+            .map(|c| c.secret.clone());
         for w in &self.workloads {
-            assert!(w.converged(), "previous {key_id} revoked at {} while {} is rolling out", self.now, w.name);
+            assert!(
+                w.converged(),
+                "previous {key_id} revoked at {} while {} is rolling out",
+                self.now,
+                w.name
+            );
             assert!(
                 w.pods.iter().all(|p| p.secret.is_none() || p.secret != secret),
                 "previous {key_id} revoked at {} while a pod of {} holds it",
