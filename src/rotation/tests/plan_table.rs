@@ -1296,3 +1296,18 @@ fn verify_outcomes_are_recorded() {
     );
     let _ = WorkloadKind::Deployment;
 }
+
+#[test]
+fn a_lost_staging_secret_abandons_the_attempt() {
+    let mut w = at(fresh(), RotationPhase::Verifying);
+    w.staging = None;
+    let d = decide(&w);
+    assert_eq!(d.action, Action::UpdateStatus(StatusChange::Abandon));
+    assert_eq!(
+        d.status.rotation.unwrap().abandon_reason.as_deref(),
+        Some("StagingSecretLost")
+    );
+    w.run_until(|w| w.status().rotation.is_none());
+    assert_eq!(w.revoked.len(), 1, "the unreachable credential is revoked");
+    assert!(w.status().failure.is_some(), "and the retry backs off");
+}
