@@ -13,6 +13,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use secrecy::SecretString;
 
+pub mod entra;
+pub mod sleeper;
+pub mod verification;
+
 /// Which application a rotation works on, and where its credential lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ApplicationRef {
@@ -125,6 +129,9 @@ pub enum Reason {
     /// The operator's configuration for this provider is invalid (bad endpoint, plain http to a
     /// non-loopback host, unreadable credential file, ...).
     InvalidConfiguration,
+    /// The provider refused the request for a reason this client has no specific word for (an
+    /// unknown 4xx error code); retrying it unchanged will not help.
+    RequestRejected,
     /// The provider answered something the client does not understand.
     UnexpectedResponse,
 }
@@ -143,13 +150,17 @@ impl Reason {
             Reason::Throttled => "Throttled",
             Reason::ProviderUnavailable => "ProviderUnavailable",
             Reason::InvalidConfiguration => "InvalidConfiguration",
+            Reason::RequestRejected => "RequestRejected",
             Reason::UnexpectedResponse => "UnexpectedResponse",
         }
     }
 
     /// Whether retrying later, unchanged, may succeed.
     pub fn is_transient(self) -> bool {
-        matches!(self, Reason::Throttled | Reason::ProviderUnavailable | Reason::UnexpectedResponse)
+        matches!(
+            self,
+            Reason::Throttled | Reason::ProviderUnavailable | Reason::UnexpectedResponse
+        )
     }
 }
 
@@ -174,7 +185,17 @@ pub struct ProviderError {
 impl ProviderError {
     /// A new error with no retry hint.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into(), retry_after: None }
+        Self {
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same error, carrying the provider's "retry after" hint.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
     }
 
     /// Whether retrying later, unchanged, may succeed.
@@ -196,10 +217,15 @@ pub trait CredentialProvider: Send + Sync {
     ///
     /// NB: not idempotent; every call creates a credential. Callers record what they are about to
     /// do before calling, and look for orphans by display name after a crash.
-    async fn mint(&self, app: &ApplicationRef, request: &MintRequest) -> Result<MintedCredential, ProviderError>;
+    async fn mint(
+        &self,
+        app: &ApplicationRef,
+        request: &MintRequest,
+    ) -> Result<MintedCredential, ProviderError>;
 
     /// Tries once to authenticate as the application with `secret`.
-    async fn check(&self, app: &ApplicationRef, secret: &SecretString) -> Result<CheckOutcome, ProviderError>;
+    async fn check(&self, app: &ApplicationRef, secret: &SecretString)
+    -> Result<CheckOutcome, ProviderError>;
 
     /// Revokes a credential. Revoking one that is already gone succeeds.
     async fn revoke(&self, app: &ApplicationRef, key_id: &str) -> Result<(), ProviderError>;
