@@ -1,0 +1,82 @@
+//! Helpers shared by the Entra provider's integration tests: a hand-driven clock whose sleeper moves
+//! it (so minutes of back-off run instantly), and tiny HTTP servers for behaviours the emulator does
+//! not produce.
+
+#![allow(dead_code)]
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use jiff::Timestamp;
+use secret_rotator::{clock::Clock, provider::sleeper::Sleeper};
+
+/// A clock that only moves when the sleeper sleeps (or the test moves it), recording every sleep.
+pub struct TestTime {
+    now: Mutex<Timestamp>,
+    slept: Mutex<Vec<Duration>>,
+    /// Called with each sleep, e.g. to move another clock (the emulator's) in step.
+    on_sleep: Mutex<Option<Box<dyn Fn(Duration) + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for TestTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestTime")
+            .field("now", &self.now)
+            .field("slept", &self.slept)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestTime {
+    pub fn new() -> Arc<Self> {
+        Self::starting_at(Timestamp::now())
+    }
+
+    pub fn starting_at(now: Timestamp) -> Arc<Self> {
+        Arc::new(Self {
+            now: Mutex::new(now),
+            slept: Mutex::default(),
+            on_sleep: Mutex::default(),
+        })
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.now.lock().unwrap();
+        *now = *now + by;
+    }
+
+    pub fn slept(&self) -> Vec<Duration> {
+        self.slept.lock().unwrap().clone()
+    }
+
+    pub fn on_sleep(&self, hook: impl Fn(Duration) + Send + Sync + 'static) {
+        *self.on_sleep.lock().unwrap() = Some(Box::new(hook));
+    }
+}
+
+impl Clock for TestTime {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap()
+    }
+}
+
+#[async_trait::async_trait]
+impl Sleeper for TestTime {
+    async fn sleep(&self, duration: Duration) {
+        self.slept.lock().unwrap().push(duration);
+        self.advance(duration);
+        if let Some(hook) = self.on_sleep.lock().unwrap().as_ref() {
+            hook(duration);
+        }
+    }
+}
+
+/// Serves `router` on a loopback port; returns `http://127.0.0.1:port`.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
