@@ -12,9 +12,11 @@ use std::{
 use jiff::Timestamp;
 use secret_rotator::{clock::Clock, provider::sleeper::Sleeper};
 
-/// A clock that only moves when the sleeper sleeps (or the test moves it), recording every sleep.
+/// Real time plus an offset that grows only when the sleeper "sleeps" (instantly) or the test moves
+/// it; every sleep is recorded. Like the emulator's clock, so the two stay in step when each sleep is
+/// also applied to the emulator (see [`TestTime::on_sleep`]).
 pub struct TestTime {
-    now: Mutex<Timestamp>,
+    offset: Mutex<Duration>,
     slept: Mutex<Vec<Duration>>,
     /// Called with each sleep, e.g. to move another clock (the emulator's) in step.
     on_sleep: Mutex<Option<Box<dyn Fn(Duration) + Send + Sync>>>,
@@ -58,7 +60,7 @@ impl TestTime {
 
 impl Clock for TestTime {
     fn now(&self) -> Timestamp {
-        *self.now.lock().unwrap()
+        Timestamp::now() + *self.offset.lock().unwrap()
     }
 }
 
