@@ -1,6 +1,6 @@
-//! Helpers shared by the Entra provider's integration tests: a hand-driven clock whose sleeper moves
-//! it (so minutes of back-off run instantly), and tiny HTTP servers for behaviours the emulator does
-//! not produce.
+//! Helpers shared by the Entra provider's integration tests: a clock whose sleeper moves it (so
+//! minutes of back-off run instantly), and tiny HTTP servers for behaviours the emulator does not
+//! produce.
 
 #![allow(dead_code)]
 
@@ -12,47 +12,42 @@ use std::{
 use jiff::Timestamp;
 use secret_rotator::{clock::Clock, provider::sleeper::Sleeper};
 
+type SleepHook = Box<dyn Fn(Duration) + Send + Sync>;
+
 /// Real time plus an offset that grows only when the sleeper "sleeps" (instantly) or the test moves
-/// it; every sleep is recorded. Like the emulator's clock, so the two stay in step when each sleep is
-/// also applied to the emulator (see [`TestTime::on_sleep`]).
+/// it; every sleep is recorded. It works like the emulator's clock, so the two stay in step when
+/// each sleep is also applied to the emulator (see [`TestTime::on_sleep`]).
 pub struct TestTime {
     offset: Mutex<Duration>,
     slept: Mutex<Vec<Duration>>,
-    /// Called with each sleep, e.g. to move another clock (the emulator's) in step.
-    on_sleep: Mutex<Option<Box<dyn Fn(Duration) + Send + Sync>>>,
+    on_sleep: Mutex<Option<SleepHook>>,
 }
 
 impl std::fmt::Debug for TestTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestTime")
-            .field("now", &self.now)
-            .field("slept", &self.slept)
-            .finish_non_exhaustive()
+        f.debug_struct("TestTime").field("offset", &self.offset).field("slept", &self.slept).finish_non_exhaustive()
     }
 }
 
 impl TestTime {
     pub fn new() -> Arc<Self> {
-        Self::starting_at(Timestamp::now())
+        Self::with_offset(Duration::ZERO)
     }
 
-    pub fn starting_at(now: Timestamp) -> Arc<Self> {
-        Arc::new(Self {
-            now: Mutex::new(now),
-            slept: Mutex::default(),
-            on_sleep: Mutex::default(),
-        })
+    pub fn with_offset(offset: Duration) -> Arc<Self> {
+        Arc::new(Self { offset: Mutex::new(offset), slept: Mutex::default(), on_sleep: Mutex::default() })
     }
 
+    /// Moves this clock only (not through the sleep hook).
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap();
-        *now = *now + by;
+        *self.offset.lock().unwrap() += by;
     }
 
     pub fn slept(&self) -> Vec<Duration> {
         self.slept.lock().unwrap().clone()
     }
 
+    /// Calls `hook` with each sleep, e.g. to move the emulator's clock in step.
     pub fn on_sleep(&self, hook: impl Fn(Duration) + Send + Sync + 'static) {
         *self.on_sleep.lock().unwrap() = Some(Box::new(hook));
     }
