@@ -28,8 +28,6 @@ use secret_rotator::provider::{
 };
 use serde_json::json;
 
-const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
-
 fn app() -> ApplicationRef {
     ApplicationRef {
         id: ApplicationId::ClientId("app-1".into()),
@@ -125,7 +123,6 @@ fn managed_identity_config(base: &str) -> EntraConfig {
         }),
     );
     config.graph_endpoint = Some(base.to_owned());
-    config.graph_scope = Some(GRAPH_SCOPE.into());
     config
 }
 

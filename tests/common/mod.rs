@@ -25,7 +25,10 @@ pub struct TestTime {
 
 impl std::fmt::Debug for TestTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestTime").field("offset", &self.offset).field("slept", &self.slept).finish_non_exhaustive()
+        f.debug_struct("TestTime")
+            .field("offset", &self.offset)
+            .field("slept", &self.slept)
+            .finish_non_exhaustive()
     }
 }
 
@@ -35,7 +38,11 @@ impl TestTime {
     }
 
     pub fn with_offset(offset: Duration) -> Arc<Self> {
-        Arc::new(Self { offset: Mutex::new(offset), slept: Mutex::default(), on_sleep: Mutex::default() })
+        Arc::new(Self {
+            offset: Mutex::new(offset),
+            slept: Mutex::default(),
+            on_sleep: Mutex::default(),
+        })
     }
 
     /// Moves this clock only (not through the sleep hook).

@@ -13,7 +13,6 @@ use url::Url;
 use super::{
     cloud::Cloud,
     endpoint::{self, PlainHttp},
-    hypotheses::GRAPH_SCOPE_SUFFIX,
     retry::RetryPolicy,
 };
 use crate::provider::{ProviderError, Reason};
@@ -29,8 +28,9 @@ pub struct EntraConfig {
     pub authority_host: Option<String>,
     /// Overrides the cloud's Graph root (where Graph requests go, without `/v1.0`).
     pub graph_endpoint: Option<String>,
-    /// Overrides the scope of Graph tokens; by default the Graph root (the override if set, else
-    /// the cloud's) followed by `/.default`.
+    /// Overrides the scope of Graph tokens; by default the cloud's Graph root followed by
+    /// `/.default`. NB: overriding `graph_endpoint` does not change the scope: a token names the
+    /// resource (Graph), not where requests are sent (a proxy, a private endpoint).
     pub graph_scope: Option<String>,
     /// How the operator itself signs in to Graph.
     pub sign_in: OperatorSignIn,
@@ -85,10 +85,7 @@ impl EntraConfig {
                 ));
             }
             Some(scope) => scope.trim().to_owned(),
-            None => format!(
-                "{}{GRAPH_SCOPE_SUFFIX}",
-                graph_root.as_str().trim_end_matches('/')
-            ),
+            None => self.cloud.graph_scope(),
         };
         self.sign_in.validate()?;
         self.retry.validate()?;
@@ -333,7 +330,10 @@ mod tests {
             "https://login.microsoftonline.us/t/oauth2/v2.0/token"
         );
         assert_eq!(resolved.graph_base.as_str(), "http://127.0.0.1:8443/v1.0");
-        assert_eq!(resolved.graph_scope, "http://127.0.0.1:8443/.default");
+        assert_eq!(
+            resolved.graph_scope, "https://graph.microsoft.us/.default",
+            "the scope follows the cloud"
+        );
         config.graph_scope = Some("https://graph.microsoft.us/.default".into());
         assert_eq!(
             config.resolve().unwrap().graph_scope,
