@@ -220,7 +220,7 @@ mod tests {
         async fn sleep(&self, duration: Duration) {
             self.slept.lock().unwrap().push(duration);
             let mut now = self.now.lock().unwrap();
-            *now = *now + duration;
+            *now += duration;
         }
     }
 

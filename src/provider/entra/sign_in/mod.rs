@@ -27,6 +27,9 @@ use super::{
 };
 use crate::provider::{ProviderError, Reason};
 
+/// Produces the client credential of one token request attempt.
+type AuthSource<'a> = Box<dyn FnMut() -> Result<ClientAuth, ProviderError> + Send + 'a>;
+
 /// The operator's sign-in, ready to fetch tokens.
 #[derive(Debug)]
 pub enum OperatorCredential {
@@ -102,10 +105,7 @@ impl OperatorCredential {
         retry: &RetryContext<'_>,
     ) -> Result<AccessToken, ProviderError> {
         const WHAT: &str = "operator sign-in";
-        let (client_id, auth): (
-            &str,
-            Box<dyn FnMut() -> Result<ClientAuth, ProviderError> + Send + '_>,
-        ) = match self {
+        let (client_id, auth): (&str, AuthSource<'_>) = match self {
             OperatorCredential::ManagedIdentity(imds) => {
                 return imds.fetch(http, scope, refresh_margin, retry).await;
             }
