@@ -1,6 +1,5 @@
 //! Helpers shared by the Entra provider's integration tests: a clock whose sleeper moves it (so
-//! minutes of back-off run instantly), and tiny HTTP servers for behaviours the emulator does not
-//! produce.
+//! minutes of back-off run instantly), and a served Entra emulator with a ready tenant.
 
 #![allow(dead_code)]
 
@@ -77,10 +76,125 @@ impl Sleeper for TestTime {
     }
 }
 
-/// Serves `router` on a loopback port; returns `http://127.0.0.1:port`.
-pub async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}")
+pub mod emulator {
+    //! A served Entra emulator with a tenant, an operator application (Graph role
+    //! `Application.ReadWrite.OwnedBy`, owner of the target) and a target application; and the
+    //! provider configured against it, on a [`TestTime`] that moves the emulator's clock in step.
+
+    use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+    use sandbox::entra::{
+        ApplicationSpec, CreatedApplication, Emulator, PasswordSpec, ServerHandle, TenantSpec,
+    };
+    use secrecy::SecretString;
+    use secret_rotator::provider::{
+        ApplicationId, ApplicationRef, CredentialHolder,
+        entra::{ClientSecretSignIn, EntraConfig, EntraProvider, OperatorSignIn},
+    };
+
+    use super::TestTime;
+
+    /// The Graph app role the operator needs.
+    pub const OWNED_BY: &str = "Application.ReadWrite.OwnedBy";
+
+    pub struct Env {
+        pub em: Emulator,
+        pub server: ServerHandle,
+        pub tenant: String,
+        pub operator: CreatedApplication,
+        pub operator_secret: SecretString,
+        pub target: CreatedApplication,
+        pub time: Arc<TestTime>,
+    }
+
+    impl Env {
+        pub async fn new() -> Self {
+            Self::with(Emulator::new()).await
+        }
+
+        pub async fn with(em: Emulator) -> Self {
+            let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let server = em.serve(addr).await.unwrap();
+            let tenant = em
+                .create_tenant(TenantSpec {
+                    domains: vec!["contoso.onmicrosoft.com".into()],
+                    ..TenantSpec::default()
+                })
+                .unwrap()
+                .id;
+            let operator = em
+                .create_application(&tenant, ApplicationSpec::new("secret-rotator"))
+                .unwrap();
+            let operator_sp = operator.service_principal_id.clone().unwrap();
+            em.grant_app_roles(&operator_sp, &[OWNED_BY]).unwrap();
+            let operator_secret = em
+                .seed_password(&operator.app_id, PasswordSpec::default())
+                .unwrap()
+                .secret;
+            let target = em
+                .create_application(&tenant, ApplicationSpec::new("payments-api"))
+                .unwrap();
+            em.add_owner(&target.object_id, &operator_sp).unwrap();
+            em.add_owner(target.service_principal_id.as_deref().unwrap(), &operator_sp)
+                .unwrap();
+            let time = TestTime::with_offset(em.clock_offset());
+            let clock = em.clone();
+            time.on_sleep(move |d| clock.advance(d));
+            Self {
+                em,
+                server,
+                tenant,
+                operator,
+                operator_secret,
+                target,
+                time,
+            }
+        }
+
+        /// Moves both clocks.
+        pub fn advance(&self, by: Duration) {
+            self.time.advance(by);
+            self.em.advance(by);
+        }
+
+        /// The operator signs in with its client secret.
+        pub fn config(&self) -> EntraConfig {
+            self.config_with(OperatorSignIn::ClientSecret(ClientSecretSignIn {
+                client_id: self.operator.app_id.clone(),
+                secret: self.operator_secret.clone(),
+            }))
+        }
+
+        pub fn config_with(&self, sign_in: OperatorSignIn) -> EntraConfig {
+            let mut config = EntraConfig::new(self.tenant.clone(), sign_in);
+            config.authority_host = Some(self.server.url().to_owned());
+            config.graph_endpoint = Some(self.server.url().to_owned());
+            config
+        }
+
+        pub fn provider(&self) -> EntraProvider {
+            self.provider_with(self.config())
+        }
+
+        pub fn provider_with(&self, config: EntraConfig) -> EntraProvider {
+            EntraProvider::with_time(config, self.time.clone(), self.time.clone()).unwrap()
+        }
+
+        /// The target application, by client id.
+        pub fn target_app(&self) -> ApplicationRef {
+            ApplicationRef {
+                id: ApplicationId::ClientId(self.target.app_id.clone()),
+                holder: CredentialHolder::Application,
+            }
+        }
+
+        /// Token requests the emulator served so far.
+        pub fn token_requests(&self) -> usize {
+            self.em
+                .audit_log()
+                .iter()
+                .filter(|e| e.path.ends_with("/oauth2/v2.0/token"))
+                .count()
+        }
+    }
 }
