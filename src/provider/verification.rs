@@ -26,12 +26,16 @@ use serde::{Deserialize, Serialize};
 use super::{ApplicationRef, CheckOutcome, CredentialProvider, ProviderError, sleeper::Sleeper};
 use crate::clock::Clock;
 
+/// The shortest spacing of checks, whatever the policy says (a zero interval would hammer the
+/// token endpoint until the timeout).
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How to verify a secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerificationPolicy {
     /// Consecutive successful checks needed.
     pub required_successes: u32,
-    /// Time between two checks.
+    /// Time between two checks (at least [`MIN_INTERVAL`]).
     pub interval: Duration,
     /// Time from the first check after which an unverified secret is reported as not accepted.
     pub timeout: Duration,
@@ -100,7 +104,7 @@ impl VerificationState {
     /// When the next check is due; `None` means "now" (nothing checked yet).
     pub fn next_check_at(&self, policy: &VerificationPolicy) -> Option<Timestamp> {
         let last = self.last_attempt?;
-        let next = last + policy.interval;
+        let next = last + policy.interval.max(MIN_INTERVAL);
         Some(self.deadline(policy).map_or(next, |deadline| next.min(deadline)))
     }
 
@@ -357,6 +361,16 @@ mod tests {
             progress,
             VerificationProgress::Finished(VerificationOutcome::Verified)
         );
+    }
+
+    #[test]
+    fn a_zero_interval_still_spaces_checks() {
+        let p = VerificationPolicy {
+            interval: Duration::ZERO,
+            ..policy()
+        };
+        let (_, progress) = VerificationState::default().record(&p, t0(), Ok(CheckOutcome::NotAccepted));
+        assert_eq!(progress, pending(t0() + MIN_INTERVAL));
     }
 
     #[test]
