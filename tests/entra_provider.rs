@@ -538,7 +538,7 @@ async fn the_emulators_write_quota_is_waited_out() {
 async fn dropped_connections_and_slow_answers_are_retried() {
     let env = Env::new().await;
     let mut config = env.config();
-    config.timeouts.request = Duration::from_millis(800);
+    config.timeouts.request = Duration::from_secs(2);
     let provider = env.provider_with(config);
     let graph_get = fault("GET", "^/v1.0/applications", 0, None);
 
@@ -562,7 +562,7 @@ async fn dropped_connections_and_slow_answers_are_retried() {
     env.em
         .inject_fault(
             FaultRule {
-                action: FaultAction::Latency { millis: 3_000 },
+                action: FaultAction::Latency { millis: 6_000 },
                 ..graph_get
             }
             .times(1),
