@@ -7,7 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::emulator::{Env, OWNED_BY};
+use common::{
+    Verified,
+    emulator::{Env, OWNED_BY},
+    verify,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
 use sandbox::entra::{
     AppManagementConfiguration, ApplicationSpec, CertificateSpec, Consistency, ConsistencyScope, Emulator,
@@ -23,10 +27,6 @@ use secret_rotator::{
         entra::{
             AssertionAlgorithm, CertificateSignIn, Cloud, ManagedIdentitySignIn, OperatorSignIn, RetryPolicy,
             WorkloadIdentitySignIn,
-        },
-        verification::{
-            VerificationOutcome, VerificationPolicy, VerificationProgress, VerificationState, verify,
-            verify_burst,
         },
     },
 };
@@ -1070,20 +1070,15 @@ async fn verification_waits_through_the_propagation_delay() {
         .mint(&env.target_app(), &mint_request(&env, days(30)))
         .await
         .unwrap();
-    let policy = VerificationPolicy::default();
-    let (state, outcome) = verify(
-        &provider,
-        &env.target_app(),
-        &minted.secret,
-        &policy,
-        &*env.time,
-        &*env.time,
-    )
-    .await;
-    assert_eq!(outcome, VerificationOutcome::Verified);
-    // Refused at 0, 5, ..., 25 s; accepted at 30, 35 and 40 s.
-    assert_eq!(state.attempts, 9);
-    assert_eq!(state.consecutive_successes, 3);
+    let (progress, outcome) =
+        verify(&provider, &env.target_app(), &minted.secret, secs(600), &env.time).await;
+    assert_eq!(outcome, Verified::Yes);
+    assert_eq!(progress.consecutive_successes, 3);
+    assert!(
+        progress.attempts >= 5,
+        "refused before the delay, then three in a row: {} attempts",
+        progress.attempts
+    );
 }
 
 #[tokio::test]
@@ -1102,21 +1097,9 @@ async fn verification_needs_consecutive_successes_across_stale_replicas() {
         .mint(&env.target_app(), &mint_request(&env, days(30)))
         .await
         .unwrap();
-    let policy = VerificationPolicy {
-        required_successes: 3,
-        interval: secs(5),
-        timeout: secs(300),
-    };
-    let (state, outcome) = verify(
-        &provider,
-        &env.target_app(),
-        &minted.secret,
-        &policy,
-        &*env.time,
-        &*env.time,
-    )
-    .await;
-    assert_eq!(outcome, VerificationOutcome::Verified);
+    let (progress, outcome) =
+        verify(&provider, &env.target_app(), &minted.secret, secs(300), &env.time).await;
+    assert_eq!(outcome, Verified::Yes);
     // Every check was a token request; the last three succeeded in a row.
     let statuses: Vec<u16> = env
         .em
@@ -1128,7 +1111,7 @@ async fn verification_needs_consecutive_successes_across_stale_replicas() {
         })
         .map(|e| e.status)
         .collect();
-    assert_eq!(statuses.len() as u32, state.attempts);
+    assert_eq!(statuses.len() as i32, progress.attempts);
     assert_eq!(statuses[statuses.len() - 3..], [200, 200, 200]);
     if let Some(last_refusal) = statuses.iter().rposition(|s| *s != 200) {
         assert_eq!(
@@ -1154,22 +1137,10 @@ async fn verification_gives_up_at_the_timeout() {
         .mint(&env.target_app(), &mint_request(&env, days(30)))
         .await
         .unwrap();
-    let policy = VerificationPolicy {
-        required_successes: 3,
-        interval: secs(10),
-        timeout: secs(60),
-    };
-    let (state, outcome) = verify(
-        &provider,
-        &env.target_app(),
-        &minted.secret,
-        &policy,
-        &*env.time,
-        &*env.time,
-    )
-    .await;
-    assert_eq!(outcome, VerificationOutcome::NotAcceptedAtTimeout);
-    assert_eq!(state.attempts, 7);
+    let (progress, outcome) = verify(&provider, &env.target_app(), &minted.secret, secs(60), &env.time).await;
+    assert_eq!(outcome, Verified::TimedOut);
+    assert!(progress.attempts >= 3, "{} attempts", progress.attempts);
+    assert!(env.time.now() >= progress.deadline.0);
 }
 
 #[tokio::test]
@@ -1181,20 +1152,15 @@ async fn verification_reports_an_expired_secret() {
         .await
         .unwrap();
     env.advance(secs(120));
-    let (_, outcome) = verify(
-        &provider,
-        &env.target_app(),
-        &minted.secret,
-        &VerificationPolicy::default(),
-        &*env.time,
-        &*env.time,
-    )
-    .await;
-    assert_eq!(outcome, VerificationOutcome::Expired);
+    let (progress, outcome) =
+        verify(&provider, &env.target_app(), &minted.secret, secs(600), &env.time).await;
+    assert_eq!(outcome, Verified::Refused("Expired".into()));
+    assert_eq!(progress.attempts, 1, "Expired ends verification at once");
 }
 
 #[tokio::test]
-async fn verification_runs_in_resumable_bursts() {
+async fn verification_progress_survives_persistence_between_checks() {
+    use secret_rotator::rotation::verification::{self, Verdict};
     let env = Env::new().await;
     delayed(
         &env,
@@ -1206,36 +1172,27 @@ async fn verification_runs_in_resumable_bursts() {
     let provider = env.provider();
     let app = env.target_app();
     let minted = provider.mint(&app, &mint_request(&env, days(30))).await.unwrap();
-    let policy = VerificationPolicy::default();
-    let mut state = VerificationState::default();
-    let mut bursts = 0;
-    let outcome = loop {
-        bursts += 1;
-        let (next, progress) = verify_burst(
-            &provider,
-            &app,
-            &minted.secret,
-            &policy,
-            state,
-            &*env.time,
-            &*env.time,
-            secs(12),
-        )
-        .await;
-        // What the controller would persist in the resource's status between reconciles.
-        state = serde_json::from_value(serde_json::to_value(next).unwrap()).unwrap();
-        match progress {
-            VerificationProgress::Finished(outcome) => break outcome,
-            VerificationProgress::Pending { next_check_at } => {
-                assert!(next_check_at > env.time.now());
-                // The controller requeues; time passes until the next check is due.
-                env.advance(next_check_at.duration_since(env.time.now()).unsigned_abs());
-            }
+    let mut progress = verification::start(env.time.now(), jiff::SignedDuration::from_secs(600));
+    let mut checks = 0;
+    loop {
+        // What the controller persists in the resource's status between reconciles.
+        progress = serde_json::from_value(serde_json::to_value(&progress).unwrap()).unwrap();
+        if let Some(due) = verification::next_check_at(&progress)
+            && due > env.time.now()
+        {
+            // The controller requeues; time passes until the next check is due.
+            env.advance(due.duration_since(env.time.now()).unsigned_abs());
         }
-    };
-    assert_eq!(outcome, VerificationOutcome::Verified);
-    assert!(bursts >= 3, "{bursts} bursts");
-    assert_eq!(state.consecutive_successes, 3);
+        checks += 1;
+        let result = provider.check(&app, &minted.secret).await.map_err(|e| e.reason);
+        let verdict = verification::record_check(&mut progress, env.time.now(), Ok(result.unwrap()));
+        if verdict == Verdict::Verified {
+            break;
+        }
+        assert_eq!(verdict, Verdict::Pending);
+    }
+    assert_eq!(progress.consecutive_successes, 3);
+    assert_eq!(progress.attempts, checks);
 }
 
 #[tokio::test]

@@ -14,7 +14,10 @@ use std::{
     time::Duration,
 };
 
-use common::emulator::{Env, OWNED_BY};
+use common::{
+    emulator::{Env, OWNED_BY},
+    verify,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
 use sandbox::entra::{
     AppManagementConfiguration, CertificateSpec, Consistency, ConsistencyScope, FaultAction, FaultRule,
@@ -30,7 +33,6 @@ use secret_rotator::{
             AssertionAlgorithm, CertificateSignIn, ClientSecretSignIn, ManagedIdentitySignIn, OperatorSignIn,
             WorkloadIdentitySignIn,
         },
-        verification::{VerificationPolicy, verify},
     },
 };
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
@@ -130,9 +132,8 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         &provider,
         &app,
         &minted.secret,
-        &VerificationPolicy::default(),
-        &*env.time,
-        &*env.time,
+        Duration::from_secs(600),
+        &env.time,
     )
     .await;
     debug_output.push(format!("{outcome:?}"));

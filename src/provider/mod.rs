@@ -15,7 +15,6 @@ use secrecy::SecretString;
 
 pub mod entra;
 pub mod sleeper;
-pub mod verification;
 
 /// Which application a rotation works on, and where its credential lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -95,6 +95,7 @@ pub mod record;
 pub mod rollout;
 pub mod schedule;
 pub mod tenancy;
+pub mod verification;
 
 #[cfg(test)]
 mod tests;

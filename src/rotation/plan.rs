@@ -21,9 +21,9 @@ use super::{
     observed::{Observed, SecretObservation},
     schedule::{
         self, CAPACITY_RECHECK, INVENTORY_REFRESH, REVOKED_MEMORY, REVOKED_MEMORY_ENTRIES,
-        ROLLOUT_STALL_AFTER, Timing, VERIFY_REQUIRED_SUCCESSES, after, floor,
+        ROLLOUT_STALL_AFTER, Timing, after, floor,
     },
-    tenancy,
+    tenancy, verification,
 };
 use crate::{
     api::{
@@ -632,7 +632,7 @@ impl<'a> Planner<'a> {
             .verification
             .get_or_insert_with(|| new_verification(self.now, timing))
             .clone();
-        if v.consecutive_successes >= VERIFY_REQUIRED_SUCCESSES {
+        if verification::is_verified(&v) {
             rot.phase = RotationPhase::Verified;
             self.note(
                 event::VERIFIED,
@@ -645,7 +645,7 @@ impl<'a> Planner<'a> {
             self.status.rotation = Some(rot);
             return Action::UpdateStatus(StatusChange::RecordVerified);
         }
-        if self.now >= v.deadline.0 {
+        if verification::timed_out(&v, self.now) {
             return self.abandon(
                 rot,
                 reason::VERIFICATION_TIMED_OUT,
@@ -658,12 +658,10 @@ impl<'a> Planner<'a> {
             );
         }
         self.status.rotation = Some(rot);
-        if let Some(next) = &v.next_attempt_at
-            && next.0 > self.now
+        if let Some(next) = verification::next_check_at(&v)
+            && next > self.now
         {
-            return Action::Wait {
-                until: Some(next.0.min(v.deadline.0)),
-            };
+            return Action::Wait { until: Some(next) };
         }
         Action::Verify {
             key_id: credential.key_id,
@@ -1248,14 +1246,7 @@ impl<'a> Planner<'a> {
 
 /// A fresh verification record.
 pub(super) fn new_verification(now: Timestamp, timing: &Timing) -> VerificationProgress {
-    VerificationProgress {
-        started_at: now.into(),
-        deadline: after(now, timing.verify_timeout).into(),
-        attempts: 0,
-        consecutive_successes: 0,
-        next_attempt_at: None,
-        last_result: None,
-    }
+    verification::start(now, timing.verify_timeout)
 }
 
 /// Makes the verified credential of the rotation in flight current (and the current one

@@ -14,9 +14,8 @@ use super::{
     inventory,
     observed::Observed,
     plan::{new_verification, promote, rfc3339},
-    schedule::{
-        BACKOFF, REVOKED_MEMORY_ENTRIES, Timing, VERIFY_SUCCESS_SPACING, after, floor, verify_retry_delay,
-    },
+    schedule::{BACKOFF, REVOKED_MEMORY_ENTRIES, Timing, floor},
+    verification::{self, Verdict},
 };
 use crate::{
     api::{
@@ -99,7 +98,7 @@ impl Recorder<'_> {
         let step = action.step();
         let failure = match (action, outcome) {
             (Action::Verify { key_id }, Outcome::Failed(f)) => {
-                self.verify_failed(key_id, f);
+                self.checked(key_id, Err(&f));
                 None
             }
             (_, Outcome::Failed(f)) => Some(f),
@@ -112,7 +111,7 @@ impl Recorder<'_> {
                 None
             }
             (Action::Verify { key_id }, Outcome::Checked(check)) => {
-                self.checked(key_id, check);
+                self.checked(key_id, Ok(check));
                 None
             }
             (Action::WriteSecret(write), Outcome::Done) => {
@@ -296,63 +295,30 @@ impl Recorder<'_> {
         self.note(event::MINTED, "Mint", message);
     }
 
-    fn checked(&mut self, key_id: &str, check: CheckOutcome) {
-        let now = self.now;
-        let Some(v) = self
-            .status
-            .rotation
-            .as_mut()
-            .filter(|r| {
-                r.phase == RotationPhase::Verifying
-                    && r.credential.as_ref().is_some_and(|c| c.key_id == key_id)
-            })
-            .and_then(|r| r.verification.as_mut())
-        else {
-            return;
-        };
-        v.attempts += 1;
-        match check {
-            CheckOutcome::Authenticated => {
-                v.consecutive_successes += 1;
-                v.last_result = Some("Authenticated".to_owned());
-                v.next_attempt_at = Some(after(now, VERIFY_SUCCESS_SPACING).into());
-            }
-            CheckOutcome::NotAccepted | CheckOutcome::Expired => {
-                v.consecutive_successes = 0;
-                v.last_result = Some(format!("{check:?}"));
-                v.next_attempt_at = Some(after(now, verify_retry_delay(v.attempts)).into());
-            }
-        }
-    }
-
-    /// A verification attempt that failed: transient failures count as a rejected attempt (the
-    /// timeout still bounds them); permanent ones abandon the rotation at once.
-    fn verify_failed(&mut self, key_id: &str, f: StepFailure) {
+    /// A verification check's result (an answer or a failure), through the rules of
+    /// [`verification`]; a refusal for good abandons the rotation at once.
+    fn checked(&mut self, key_id: &str, result: Result<CheckOutcome, &StepFailure>) {
         let now = self.now;
         let Some(rot) = self.status.rotation.as_mut().filter(|r| {
             r.phase == RotationPhase::Verifying && r.credential.as_ref().is_some_and(|c| c.key_id == key_id)
         }) else {
             return;
         };
-        if f.transient {
-            if let Some(v) = rot.verification.as_mut() {
-                v.attempts += 1;
-                v.consecutive_successes = 0;
-                v.last_result = Some(f.reason.clone());
-                v.next_attempt_at = Some(after(now, verify_retry_delay(v.attempts)).into());
-            }
+        let Some(v) = rot.verification.as_mut() else {
             return;
-        }
+        };
+        let Verdict::Refused { reason, message } = verification::record_check(v, now, result) else {
+            return;
+        };
         rot.phase = RotationPhase::Abandoning;
         rot.abandon_reason = Some(reason::VERIFICATION_FAILED.to_owned());
-        rot.abandon_message = Some(format!("{}: {}", f.reason, f.message));
+        rot.abandon_message = Some(format!("{reason}: {message}"));
         let id = rot.id;
         self.warn(
             event::STEP_FAILED,
             "Verify",
             format!(
-                "rotation {id} abandoned: the provider refused credential {key_id} for good ({}: {}); it is revoked and the rotation retried with backoff",
-                f.reason, f.message
+                "rotation {id} abandoned: the provider refused credential {key_id} for good ({reason}: {message}); it is revoked and the rotation retried with backoff"
             ),
         );
     }

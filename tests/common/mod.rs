@@ -198,3 +198,51 @@ pub mod emulator {
         }
     }
 }
+
+/// How a verification driven by [`verify`] ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Enough consecutive successes.
+    Yes,
+    /// The deadline came first.
+    TimedOut,
+    /// The provider refused the credential for good, with this reason.
+    Refused(String),
+}
+
+/// Verifies `secret` the way the controller does (one check per due time, the rules of
+/// `rotation::verification`), sleeping on `time` between checks: the state is what the controller
+/// persists in `status.rotation.verification` between reconciles.
+pub async fn verify(
+    provider: &dyn secret_rotator::provider::CredentialProvider,
+    app: &secret_rotator::provider::ApplicationRef,
+    secret: &secrecy::SecretString,
+    timeout: Duration,
+    time: &TestTime,
+) -> (secret_rotator::api::VerificationProgress, Verified) {
+    use secret_rotator::rotation::{
+        StepFailure,
+        verification::{self, Verdict},
+    };
+    let timeout = jiff::SignedDuration::try_from(timeout).unwrap();
+    let mut progress = verification::start(time.now(), timeout);
+    loop {
+        if verification::timed_out(&progress, time.now()) {
+            return (progress, Verified::TimedOut);
+        }
+        if let Some(due) = verification::next_check_at(&progress)
+            && due > time.now()
+        {
+            time.sleep(due.duration_since(time.now()).unsigned_abs()).await;
+            continue;
+        }
+        let result = provider.check(app, secret).await;
+        let failure = result.as_ref().err().map(StepFailure::from);
+        let result = result.map_err(|_| failure.as_ref().expect("an error"));
+        match verification::record_check(&mut progress, time.now(), result) {
+            Verdict::Pending => {}
+            Verdict::Verified => return (progress, Verified::Yes),
+            Verdict::Refused { reason, .. } => return (progress, Verified::Refused(reason)),
+        }
+    }
+}

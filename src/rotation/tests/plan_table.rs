@@ -1289,7 +1289,13 @@ fn verify_outcomes_are_recorded() {
     assert_eq!((v.attempts, v.consecutive_successes), (1, 1));
     assert_eq!(v.next_attempt_at.unwrap().0, w.now + SignedDuration::from_secs(2));
     let r = record(&observed, &d, Outcome::Checked(CheckOutcome::Expired), w.now);
-    let v = r.status.rotation.unwrap().verification.unwrap();
+    let rot = r.status.rotation.unwrap();
+    assert_eq!(
+        rot.phase,
+        RotationPhase::Abandoning,
+        "Expired ends verification at once"
+    );
+    let v = rot.verification.unwrap();
     assert_eq!(
         (v.consecutive_successes, v.last_result.as_deref()),
         (0, Some("Expired"))
