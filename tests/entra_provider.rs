@@ -25,8 +25,8 @@ use secret_rotator::{
         ApplicationId, ApplicationRef, CheckOutcome, CredentialHolder, CredentialProvider, MintRequest,
         Reason,
         entra::{
-            AssertionAlgorithm, CertificateSignIn, Cloud, ManagedIdentitySignIn, OperatorSignIn, RetryPolicy,
-            WorkloadIdentitySignIn,
+            AssertionAlgorithm, CertificateSignIn, Cloud, FederatedTokenSource, ManagedIdentitySignIn,
+            OperatorSignIn, RetryPolicy, WorkloadIdentitySignIn,
         },
     },
 };
@@ -889,6 +889,67 @@ async fn workload_identity_reads_the_rotated_token_file_for_every_token_request(
     std::fs::remove_file(&token_file).unwrap();
     let err = provider.list_credentials(&env.target_app()).await.unwrap_err();
     assert_eq!(err.reason, Reason::InvalidConfiguration, "{err}");
+}
+
+/// A token source that hands out tokens for a fixed subject and counts the calls, like the
+/// controller's TokenRequest source for a namespaced provider's service account.
+#[derive(Debug)]
+struct CountingTokenSource {
+    subject: String,
+    now: Emulator,
+    calls: std::sync::atomic::AtomicU32,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl FederatedTokenSource for CountingTokenSource {
+    async fn token(&self) -> Result<SecretString, secret_rotator::provider::ProviderError> {
+        use std::sync::atomic::Ordering;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(secret_rotator::provider::ProviderError::new(
+                Reason::ProviderUnavailable,
+                "TokenRequest: the API server is unavailable",
+            ));
+        }
+        Ok(service_account_token(self.now.now(), &self.subject).into())
+    }
+}
+
+#[tokio::test]
+async fn workload_identity_asks_a_token_source_once_per_graph_token() {
+    use std::sync::{Arc, atomic::Ordering};
+    let env = Env::new().await;
+    trust_test_issuer(&env);
+    env.em
+        .add_federated_credential(
+            &env.operator.app_id,
+            FederatedCredentialSpec::kubernetes("team-a", ISSUER, "team-a", "rotator"),
+        )
+        .unwrap();
+    let source = Arc::new(CountingTokenSource {
+        subject: "system:serviceaccount:team-a:rotator".into(),
+        now: env.em.clone(),
+        calls: Default::default(),
+        fail: Default::default(),
+    });
+    let sign_in = WorkloadIdentitySignIn::from_source(env.operator.app_id.clone(), source.clone());
+    let provider = env.provider_with(env.config_with(OperatorSignIn::WorkloadIdentity(sign_in)));
+    provider.list_credentials(&env.target_app()).await.unwrap();
+    provider.list_credentials(&env.target_app()).await.unwrap();
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        1,
+        "the Graph token is cached"
+    );
+
+    // The cached Graph token expires; the source fails: its error comes out as is.
+    env.advance(secs(2 * 3600));
+    source.fail.store(true, Ordering::SeqCst);
+    let err = provider.list_credentials(&env.target_app()).await.unwrap_err();
+    assert_eq!(err.reason, Reason::ProviderUnavailable, "{err}");
+    source.fail.store(false, Ordering::SeqCst);
+    provider.list_credentials(&env.target_app()).await.unwrap();
 }
 
 #[tokio::test]

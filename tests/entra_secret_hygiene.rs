@@ -237,10 +237,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         let file = dir.path().join(subject.replace(':', "_"));
         std::fs::write(&file, federated_token(env.em.now(), subject)).unwrap();
         let provider = env.provider_with(env.config_with(OperatorSignIn::WorkloadIdentity(
-            WorkloadIdentitySignIn {
-                client_id: env.operator.app_id.clone(),
-                token_file: file,
-            },
+            WorkloadIdentitySignIn::from_file(env.operator.app_id.clone(), file),
         )));
         if let Err(e) = provider.list_credentials(&app).await {
             errors.push(e);

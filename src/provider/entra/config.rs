@@ -166,7 +166,9 @@ impl OperatorSignIn {
     fn validate(&self) -> Result<(), ProviderError> {
         let client_id = match self {
             OperatorSignIn::WorkloadIdentity(w) => {
-                if w.token_file.as_os_str().is_empty() {
+                if let FederatedToken::File(path) = &w.token
+                    && path.as_os_str().is_empty()
+                {
                     return Err(invalid("the federated token file path is empty"));
                 }
                 Some(&w.client_id)
@@ -187,13 +189,32 @@ fn invalid(message: &str) -> ProviderError {
 }
 
 /// Azure Workload Identity sign-in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct WorkloadIdentitySignIn {
-    /// The operator application's client id (`AZURE_CLIENT_ID`).
+    /// The client id of the application (or managed identity) whose federated identity credential
+    /// trusts the service account (`AZURE_CLIENT_ID`).
     pub client_id: String,
-    /// The projected service-account token (`AZURE_FEDERATED_TOKEN_FILE`). Read again for every
-    /// token request, because the kubelet rotates it.
-    pub token_file: PathBuf,
+    /// Where the service-account token comes from.
+    pub token: FederatedToken,
+}
+
+/// Where a workload-identity sign-in gets its service-account token (the client assertion).
+#[derive(Clone, Debug)]
+pub enum FederatedToken {
+    /// The projected token file (`AZURE_FEDERATED_TOKEN_FILE`). Read again for every token
+    /// request, because the kubelet rotates it.
+    File(PathBuf),
+    /// A source asked for a token for every token request, e.g. the Kubernetes TokenRequest API
+    /// for a service account other than the operator's own.
+    Source(std::sync::Arc<dyn FederatedTokenSource>),
+}
+
+/// Produces service-account tokens on demand.
+#[async_trait::async_trait]
+pub trait FederatedTokenSource: Send + Sync + std::fmt::Debug {
+    /// A token that is valid now. Errors use the provider's reasons (a source that cannot be
+    /// used is [`Reason::InvalidConfiguration`]; an outage is transient).
+    async fn token(&self) -> Result<SecretString, ProviderError>;
 }
 
 impl WorkloadIdentitySignIn {
@@ -220,8 +241,35 @@ impl WorkloadIdentitySignIn {
         };
         Ok(Self {
             client_id: get(Self::CLIENT_ID_VAR)?,
-            token_file: PathBuf::from(get(Self::TOKEN_FILE_VAR)?),
+            token: FederatedToken::File(PathBuf::from(get(Self::TOKEN_FILE_VAR)?)),
         })
+    }
+
+    /// Signs in with the token file at `path`.
+    pub fn from_file(client_id: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            token: FederatedToken::File(path.into()),
+        }
+    }
+
+    /// Signs in with tokens from `source`.
+    pub fn from_source(
+        client_id: impl Into<String>,
+        source: std::sync::Arc<dyn FederatedTokenSource>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            token: FederatedToken::Source(source),
+        }
+    }
+
+    /// The token file, when the token comes from one.
+    pub fn token_file(&self) -> Option<&std::path::Path> {
+        match &self.token {
+            FederatedToken::File(path) => Some(path),
+            FederatedToken::Source(_) => None,
+        }
     }
 }
 
@@ -374,10 +422,7 @@ mod tests {
     fn empty_identifiers_are_invalid() {
         let config = EntraConfig::new(
             "t",
-            OperatorSignIn::WorkloadIdentity(WorkloadIdentitySignIn {
-                client_id: " ".into(),
-                token_file: "/f".into(),
-            }),
+            OperatorSignIn::WorkloadIdentity(WorkloadIdentitySignIn::from_file(" ", "/f")),
         );
         assert_eq!(config.resolve().unwrap_err().reason, Reason::InvalidConfiguration);
         assert_eq!(
@@ -401,8 +446,10 @@ mod tests {
         let wi = WorkloadIdentitySignIn::from_lookup(env).unwrap();
         assert_eq!(wi.client_id, "cid");
         assert_eq!(
-            wi.token_file,
-            PathBuf::from("/var/run/secrets/azure/wi/token/azure-identity-token")
+            wi.token_file(),
+            Some(std::path::Path::new(
+                "/var/run/secrets/azure/wi/token/azure-identity-token"
+            ))
         );
         let err = WorkloadIdentitySignIn::from_lookup(|_| None).unwrap_err();
         assert!(err.message.contains("AZURE_CLIENT_ID"), "{err}");

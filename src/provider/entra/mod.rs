@@ -34,8 +34,9 @@ use secrecy::SecretString;
 pub use self::{
     cloud::Cloud,
     config::{
-        AssertionAlgorithm, CertificateSignIn, ClientSecretSignIn, EntraConfig, ManagedIdentitySignIn,
-        OperatorSignIn, ResolvedConfig, Timeouts, WorkloadIdentitySignIn,
+        AssertionAlgorithm, CertificateSignIn, ClientSecretSignIn, EntraConfig, FederatedToken,
+        FederatedTokenSource, ManagedIdentitySignIn, OperatorSignIn, ResolvedConfig, Timeouts,
+        WorkloadIdentitySignIn,
     },
     retry::RetryPolicy,
 };

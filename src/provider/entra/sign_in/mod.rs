@@ -12,7 +12,7 @@ pub mod certificate;
 pub mod managed_identity;
 pub mod workload_identity;
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use url::Url;
@@ -20,7 +20,7 @@ use url::Url;
 use self::{certificate::CertificateAssertion, managed_identity::ImdsRequest};
 use super::{
     access_token::AccessToken,
-    config::{EntraConfig, ManagedIdentitySignIn, OperatorSignIn, ResolvedConfig},
+    config::{EntraConfig, FederatedToken, ManagedIdentitySignIn, OperatorSignIn, ResolvedConfig},
     retry::RetryContext,
     token_error::TokenFailure,
     token_request::{ClientAuth, TokenRequest},
@@ -33,12 +33,12 @@ type AuthSource<'a> = Box<dyn FnMut() -> Result<ClientAuth, ProviderError> + Sen
 /// The operator's sign-in, ready to fetch tokens.
 #[derive(Debug)]
 pub enum OperatorCredential {
-    /// Federated token file as client assertion.
+    /// A service-account token as client assertion.
     WorkloadIdentity {
-        /// The operator's client id.
+        /// The client id whose federated credential trusts the token.
         client_id: String,
-        /// Read on every token request.
-        token_file: PathBuf,
+        /// Asked on every token request.
+        token: FederatedToken,
     },
     /// Client secret.
     ClientSecret {
@@ -64,7 +64,7 @@ impl OperatorCredential {
         Ok(match &config.sign_in {
             OperatorSignIn::WorkloadIdentity(wi) => OperatorCredential::WorkloadIdentity {
                 client_id: wi.client_id.clone(),
-                token_file: wi.token_file.clone(),
+                token: wi.token.clone(),
             },
             OperatorSignIn::ClientSecret(cs) => OperatorCredential::ClientSecret {
                 client_id: cs.client_id.clone(),
@@ -111,11 +111,23 @@ impl OperatorCredential {
             }
             OperatorCredential::WorkloadIdentity {
                 client_id,
-                token_file,
+                token: FederatedToken::File(token_file),
             } => (
                 client_id,
                 Box::new(|| workload_identity::read_federated_token(token_file).map(ClientAuth::Assertion)),
             ),
+            OperatorCredential::WorkloadIdentity {
+                client_id,
+                token: FederatedToken::Source(source),
+            } => {
+                // NB: asked once per fetch, not per retry attempt: a source such as the TokenRequest
+                // API makes a call of its own, and a fresh token outlives any retry budget.
+                let assertion = source.token().await?;
+                (
+                    client_id,
+                    Box::new(move || Ok(ClientAuth::Assertion(assertion.clone()))),
+                )
+            }
             OperatorCredential::ClientSecret { client_id, secret } => {
                 (client_id, Box::new(|| Ok(ClientAuth::Secret(secret.clone()))))
             }
