@@ -2,5 +2,6 @@
 
 pub mod api;
 pub mod clock;
+pub mod controller;
 pub mod provider;
 pub mod rotation;

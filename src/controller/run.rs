@@ -1,0 +1,299 @@
+//! Assembling and running the controller: the watches of [`super::watches`], the kube-runtime
+//! `Controller` with explicit concurrency, and the shared [`Context`].
+//!
+//! [`Operator`] is also how tests run the real controller in-process: against any `kube::Client`
+//! (e.g. the sandbox API server's), with an injected clock (e.g. the Entra emulator's), a step
+//! hook, and a trigger that re-reconciles every rotation (after a test moved the clock).
+//!
+//! Invariant: only the caller decides when the controller runs (the binary runs it only while it
+//! holds the leader lease); everything it starts stops when [`Operator::run`] returns.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
+use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment, StatefulSet},
+    core::v1::{Namespace, Secret},
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    core::PartialObjectMeta,
+    runtime::{
+        Controller, PredicateConfig, WatchStreamExt,
+        controller::Config as ControllerSettings,
+        events::{Recorder, Reporter},
+        reflector::{self, ObjectRef},
+        watcher,
+    },
+};
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    Context,
+    capacity::CapacityGate,
+    config::ControllerConfig,
+    freshness::Freshness,
+    hooks::StepHook,
+    index::RotationIndex,
+    providers::ProviderCache,
+    reconcile::{error_policy, reconcile},
+    watches,
+};
+use crate::{
+    api::{ClientSecretRotation, ClusterIdentityProvider, IdentityProvider},
+    clock::{Clock, SystemClock},
+    provider::sleeper::{Sleeper, TokioSleeper},
+};
+
+type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
+/// The controller, ready to run.
+pub struct Operator {
+    client: Client,
+    config: ControllerConfig,
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    hook: Option<Arc<dyn StepHook>>,
+    reconcile_all: Option<BoxStream<'static, ()>>,
+    ready: Option<watch::Sender<bool>>,
+}
+
+impl Operator {
+    /// A controller on the wall clock.
+    pub fn new(client: Client, config: ControllerConfig) -> Self {
+        Self {
+            client,
+            config,
+            clock: Arc::new(SystemClock),
+            sleeper: Arc::new(TokioSleeper),
+            hook: None,
+            reconcile_all: None,
+            ready: None,
+        }
+    }
+
+    /// Uses `clock` for every decision and for the provider.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `sleeper` for provider retries.
+    pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
+    }
+
+    /// Calls `hook` at every step of every pass.
+    pub fn hook(mut self, hook: Arc<dyn StepHook>) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Reconciles every rotation whenever `trigger` yields.
+    pub fn reconcile_all_on(mut self, trigger: impl Stream<Item = ()> + Send + 'static) -> Self {
+        self.reconcile_all = Some(trigger.boxed());
+        self
+    }
+
+    /// Sets `ready` to true once the caches hold their initial lists.
+    pub fn ready(mut self, ready: watch::Sender<bool>) -> Self {
+        self.ready = Some(ready);
+        self
+    }
+
+    /// Runs until `shutdown` completes, then lets the passes in flight finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+        let shutdown: Shutdown = Box::pin(shutdown);
+        let Operator {
+            client,
+            config,
+            clock,
+            sleeper,
+            hook,
+            reconcile_all,
+            ready,
+        } = self;
+        let page = config.page_size;
+        let scope = config.namespace.clone();
+        fn api<K>(client: &Client, scope: &Option<String>) -> Api<K>
+        where
+            K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+            K::DynamicType: Default,
+        {
+            match scope {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            }
+        }
+
+        let index = Arc::new(RotationIndex::default());
+        let mut background = tokio::task::JoinSet::new();
+
+        // Providers: cached by their own tasks (so a pass can wait for them), changes mapped to
+        // the rotations that use them.
+        let (provider_events, provider_triggers) =
+            mpsc::unbounded_channel::<ObjectRef<ClientSecretRotation>>();
+        let (identity_providers, ip_writer) = reflector::store::<IdentityProvider>();
+        {
+            let index = index.clone();
+            let tx = provider_events.clone();
+            let stream = watcher(
+                api::<IdentityProvider>(&client, &scope),
+                watches::base_config(page),
+            )
+            .default_backoff()
+            .modify(watches::prune)
+            .reflect(ip_writer)
+            .touched_objects();
+            background.spawn(stream.for_each(move |p| {
+                if let Ok(p) = p {
+                    for r in index
+                        .rotations_using_identity_provider(&p.namespace().unwrap_or_default(), &p.name_any())
+                    {
+                        let _ = tx.send(r);
+                    }
+                }
+                futures::future::ready(())
+            }));
+        }
+        let (cluster_providers, cp_writer) = reflector::store::<ClusterIdentityProvider>();
+        {
+            let index = index.clone();
+            let tx = provider_events.clone();
+            let stream = watcher(
+                Api::<ClusterIdentityProvider>::all(client.clone()),
+                watches::base_config(page),
+            )
+            .default_backoff()
+            .modify(watches::prune)
+            .reflect(cp_writer)
+            .touched_objects();
+            background.spawn(stream.for_each(move |p| {
+                if let Ok(p) = p {
+                    for r in index.rotations_using_cluster_provider(&p.name_any()) {
+                        let _ = tx.send(r);
+                    }
+                }
+                futures::future::ready(())
+            }));
+        }
+        drop(provider_events);
+
+        // Rotations: the controller's own stream, feeding the cache and the index.
+        let (rotations, writer) = reflector::store::<ClientSecretRotation>();
+        let rotation_stream = {
+            let index = index.clone();
+            watcher(
+                api::<ClientSecretRotation>(&client, &scope),
+                watches::base_config(page),
+            )
+            .default_backoff()
+            .modify(watches::prune)
+            .map_ok(move |event| {
+                index.apply_event(&event);
+                event
+            })
+            .reflect(writer)
+            .applied_objects()
+            .predicate_filter(watches::trigger_fingerprint, PredicateConfig::default())
+        };
+
+        if let Some(ready) = ready {
+            let (rotations, ips, cps) = (
+                rotations.clone(),
+                identity_providers.clone(),
+                cluster_providers.clone(),
+            );
+            background.spawn(async move {
+                if rotations.wait_until_ready().await.is_ok()
+                    && ips.wait_until_ready().await.is_ok()
+                    && cps.wait_until_ready().await.is_ok()
+                {
+                    let _ = ready.send(true);
+                    tracing::info!("caches synced");
+                }
+            });
+        }
+
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: config.event_reporter.clone(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            capacity: CapacityGate::new(config.max_rotations_in_flight, config.max_rollouts_in_flight),
+            config: config.clone(),
+            clock,
+            sleeper,
+            recorder,
+            rotations: rotations.clone(),
+            identity_providers,
+            cluster_providers,
+            index: index.clone(),
+            providers: ProviderCache::default(),
+            freshness: Freshness::default(),
+            hook,
+            errors: Default::default(),
+        });
+
+        let managed = watches::base_config(page).labels(&watches::managed_secrets_selector());
+        let secrets = watcher(api::<PartialObjectMeta<Secret>>(&client, &scope), managed)
+            .default_backoff()
+            .touched_objects();
+        let deployments = watcher(
+            api::<PartialObjectMeta<Deployment>>(&client, &scope),
+            watches::base_config(page),
+        )
+        .default_backoff()
+        .touched_objects();
+        let stateful_sets = watcher(
+            api::<PartialObjectMeta<StatefulSet>>(&client, &scope),
+            watches::base_config(page),
+        )
+        .default_backoff()
+        .touched_objects();
+        let daemon_sets = watcher(
+            api::<PartialObjectMeta<DaemonSet>>(&client, &scope),
+            watches::base_config(page),
+        )
+        .default_backoff()
+        .touched_objects();
+
+        let mut controller = Controller::for_stream(rotation_stream, rotations)
+            .with_config(ControllerSettings::default().concurrency(config.concurrency))
+            .watches_stream(secrets, watches::secret_owner)
+            .watches_stream(deployments, watches::deployment_rotations(&index))
+            .watches_stream(stateful_sets, watches::stateful_set_rotations(&index))
+            .watches_stream(daemon_sets, watches::daemon_set_rotations(&index))
+            .reconcile_on(futures::stream::unfold(provider_triggers, |mut rx| async move {
+                rx.recv().await.map(|r| (r, rx))
+            }));
+        if scope.is_none() {
+            let namespaces = watcher(
+                Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+                watches::base_config(page),
+            )
+            .default_backoff()
+            .touched_objects();
+            controller = controller.watches_stream(namespaces, watches::namespace_rotations(&index));
+        }
+        if let Some(trigger) = reconcile_all {
+            controller = controller.reconcile_all_on(trigger);
+        }
+        controller
+            .graceful_shutdown_on(shutdown)
+            .run(reconcile, error_policy, ctx)
+            .for_each(|result| async move {
+                match result {
+                    Ok((rotation, _)) => tracing::trace!(%rotation, "reconciled"),
+                    Err(error) => tracing::debug!(%error, "controller"),
+                }
+            })
+            .await;
+        background.shutdown().await;
+    }
+}
