@@ -6,3 +6,5 @@
 //!   operator makes.
 //!
 //! Production code never depends on anything here except through the real protocols.
+
+pub mod apiserver;
