@@ -13,3 +13,6 @@ pub mod field_errors;
 pub mod fieldmanager;
 pub mod json_value;
 pub mod shape;
+
+#[cfg(test)]
+mod recordings;

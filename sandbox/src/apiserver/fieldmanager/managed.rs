@@ -132,7 +132,9 @@ pub fn decode_list(raw: &Value) -> Result<Vec<ManagedFieldsEntry>, DecodeError> 
         };
         let operation = match string("operation")?.as_str() {
             "Apply" => Operation::Apply,
-            "Update" => Operation::Update,
+            // NB: an empty entry (`managedFields: [{}]`) is how clients clear managed fields; it
+            // decodes to an Update entry owning nothing, which is then dropped.
+            "Update" | "" => Operation::Update,
             other => return Err(DecodeError(format!("entry {i}: unsupported operation {other:?}"))),
         };
         let fields_type = string("fieldsType")?;
