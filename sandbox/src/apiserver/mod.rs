@@ -12,6 +12,7 @@
 pub mod field_errors;
 pub mod fieldmanager;
 pub mod json_value;
+pub mod patch;
 pub mod shape;
 
 #[cfg(test)]
