@@ -117,10 +117,24 @@ pub struct FieldError {
 pub const NIL_FIELD: &str = "<nil>";
 
 impl FieldError {
-    fn new(error_type: ErrorType, field: impl Into<String>, bad_value: BadValue, detail: impl Into<String>) -> Self {
+    fn new(
+        error_type: ErrorType,
+        field: impl Into<String>,
+        bad_value: BadValue,
+        detail: impl Into<String>,
+    ) -> Self {
         let field = field.into();
-        let field = if field.is_empty() { NIL_FIELD.to_string() } else { field };
-        FieldError { error_type, field, bad_value, detail: detail.into() }
+        let field = if field.is_empty() {
+            NIL_FIELD.to_string()
+        } else {
+            field
+        };
+        FieldError {
+            error_type,
+            field,
+            bad_value,
+            detail: detail.into(),
+        }
     }
 
     /// `Invalid value: <value>: <detail>`.
@@ -273,11 +287,19 @@ pub fn aggregate_message(errors: &[FieldError]) -> String {
 /// assert_eq!(status["details"]["causes"][0]["reason"], "FieldValueRequired");
 /// ```
 pub fn invalid_status(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Value {
-    let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+    let qualified = if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    };
     let message = if errors.is_empty() {
         format!("{qualified} {} is invalid", go_quote(name))
     } else {
-        format!("{qualified} {} is invalid: {}", go_quote(name), aggregate_message(errors))
+        format!(
+            "{qualified} {} is invalid: {}",
+            go_quote(name),
+            aggregate_message(errors)
+        )
     };
     let mut details = Map::new();
     if !name.is_empty() {
@@ -289,7 +311,10 @@ pub fn invalid_status(group: &str, kind: &str, name: &str, errors: &[FieldError]
     if !kind.is_empty() {
         details.insert("kind".into(), json!(kind));
     }
-    details.insert("causes".into(), Value::Array(errors.iter().map(FieldError::cause).collect()));
+    details.insert(
+        "causes".into(),
+        Value::Array(errors.iter().map(FieldError::cause).collect()),
+    );
     json!({
         "kind": "Status",
         "apiVersion": "v1",
@@ -327,21 +352,65 @@ mod tests {
                 FieldError::not_supported("spec.color", json!("green"), &["red".into(), "blue".into()]),
                 r#"Unsupported value: "green": supported values: "red", "blue""#,
             ),
-            ("required", FieldError::required("spec.size", ""), "Required value"),
-            ("required with detail", FieldError::required("fieldManager", "is required for apply patch"), "Required value: is required for apply patch"),
+            (
+                "required",
+                FieldError::required("spec.size", ""),
+                "Required value",
+            ),
+            (
+                "required with detail",
+                FieldError::required("fieldManager", "is required for apply patch"),
+                "Required value: is required for apply patch",
+            ),
             (
                 "type",
-                FieldError::type_invalid("spec.size", json!("string"), "spec.size in body must be of type integer: \"string\""),
+                FieldError::type_invalid(
+                    "spec.size",
+                    json!("string"),
+                    "spec.size in body must be of type integer: \"string\"",
+                ),
                 r#"Invalid value: "string": spec.size in body must be of type integer: "string""#,
             ),
-            ("int value", FieldError::invalid("spec.size", json!(0), "x"), "Invalid value: 0: x"),
-            ("null value", FieldError::invalid("", Value::Null, "x"), "Invalid value: null: x"),
-            ("cel", FieldError::invalid_omit_value("spec", "sizes above 5 must be red"), "Invalid value: sizes above 5 must be red"),
-            ("forbidden", FieldError::forbidden("spec.x", "nope"), "Forbidden: nope"),
-            ("too long", FieldError::too_long("spec.name", json!("abc"), Some(2)), "Too long: may not be more than 2 bytes"),
-            ("too many", FieldError::too_many("spec.tags", Some(3), Some(2)), "Too many: 3: must have at most 2 items"),
-            ("too many one", FieldError::too_many("spec.tags", Some(3), Some(1)), "Too many: 3: must have at most 1 item"),
-            ("duplicate", FieldError::duplicate("spec.c[1]", json!({"type": "A"})), r#"Duplicate value: map[string]interface {}{"type":"A"}"#),
+            (
+                "int value",
+                FieldError::invalid("spec.size", json!(0), "x"),
+                "Invalid value: 0: x",
+            ),
+            (
+                "null value",
+                FieldError::invalid("", Value::Null, "x"),
+                "Invalid value: null: x",
+            ),
+            (
+                "cel",
+                FieldError::invalid_omit_value("spec", "sizes above 5 must be red"),
+                "Invalid value: sizes above 5 must be red",
+            ),
+            (
+                "forbidden",
+                FieldError::forbidden("spec.x", "nope"),
+                "Forbidden: nope",
+            ),
+            (
+                "too long",
+                FieldError::too_long("spec.name", json!("abc"), Some(2)),
+                "Too long: may not be more than 2 bytes",
+            ),
+            (
+                "too many",
+                FieldError::too_many("spec.tags", Some(3), Some(2)),
+                "Too many: 3: must have at most 2 items",
+            ),
+            (
+                "too many one",
+                FieldError::too_many("spec.tags", Some(3), Some(1)),
+                "Too many: 3: must have at most 1 item",
+            ),
+            (
+                "duplicate",
+                FieldError::duplicate("spec.c[1]", json!({"type": "A"})),
+                r#"Duplicate value: map[string]interface {}{"type":"A"}"#,
+            ),
         ];
         for (name, err, want) in cases {
             assert_eq!(err.body(), want, "{name}");
@@ -354,13 +423,24 @@ mod tests {
         let a = FieldError::required("a", "");
         let b = FieldError::required("b", "");
         assert_eq!(aggregate_message(std::slice::from_ref(&a)), "a: Required value");
-        assert_eq!(aggregate_message(&[a.clone(), b, a]), "[a: Required value, b: Required value]");
+        assert_eq!(
+            aggregate_message(&[a.clone(), b, a]),
+            "[a: Required value, b: Required value]"
+        );
     }
 
     #[test]
     fn status_for_core_kind_has_no_group() {
-        let s = invalid_status("", "Secret", "Bad_Name", &[FieldError::invalid("metadata.name", json!("Bad_Name"), "x")]);
-        assert_eq!(s["message"], "Secret \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": x");
+        let s = invalid_status(
+            "",
+            "Secret",
+            "Bad_Name",
+            &[FieldError::invalid("metadata.name", json!("Bad_Name"), "x")],
+        );
+        assert_eq!(
+            s["message"],
+            "Secret \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": x"
+        );
         assert!(s["details"].get("group").is_none());
         assert_eq!(s["details"]["kind"], "Secret");
     }

@@ -13,7 +13,9 @@ use serde_json::{Number, Value};
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => number_eq(x, y),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(l, r)| json_eq(l, r)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(l, r)| json_eq(l, r))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
@@ -129,7 +131,11 @@ pub fn go_float(f: f64) -> String {
         return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // Shortest round-trip digits via Rust's `{:e}` formatting: "d.ddde±x".
     let sci = format!("{f:e}");
@@ -172,8 +178,10 @@ pub fn go_sharp_v(v: &Value) -> String {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let inner: Vec<String> =
-                keys.iter().map(|k| format!("{}:{}", go_quote(k), go_sharp_v(&map[k.as_str()]))).collect();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", go_quote(k), go_sharp_v(&map[k.as_str()])))
+                .collect();
             format!("map[string]interface {{}}{{{}}}", inner.join(", "))
         }
     }
@@ -217,7 +225,9 @@ pub fn set_path(obj: &mut Value, path: &[String], value: Value) {
     let mut cur = obj;
     for p in parents {
         let Some(map) = cur.as_object_mut() else { return };
-        cur = map.entry(p.clone()).or_insert_with(|| Value::Object(Default::default()));
+        cur = map
+            .entry(p.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
     }
     if let Some(map) = cur.as_object_mut() {
         map.insert(last.clone(), value);
@@ -240,9 +250,28 @@ mod tests {
 
     #[test]
     fn order_is_numbers_strings_bools_lists_maps_null() {
-        let mut vals = vec![json!(null), json!({}), json!([]), json!(true), json!("a"), json!(2), json!(1.5)];
+        let mut vals = vec![
+            json!(null),
+            json!({}),
+            json!([]),
+            json!(true),
+            json!("a"),
+            json!(2),
+            json!(1.5),
+        ];
         vals.sort_by(json_cmp);
-        assert_eq!(vals, vec![json!(1.5), json!(2), json!("a"), json!(true), json!([]), json!({}), json!(null)]);
+        assert_eq!(
+            vals,
+            vec![
+                json!(1.5),
+                json!(2),
+                json!("a"),
+                json!(true),
+                json!([]),
+                json!({}),
+                json!(null)
+            ]
+        );
     }
 
     #[test]
@@ -261,7 +290,10 @@ mod tests {
         }
         assert_eq!(go_quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
         assert_eq!(go_quote("héllo"), "\"héllo\"");
-        assert_eq!(go_sharp_v(&json!({"b": 1, "a": ["x"]})), r#"map[string]interface {}{"a":[]interface {}{"x"}, "b":1}"#);
+        assert_eq!(
+            go_sharp_v(&json!({"b": 1, "a": ["x"]})),
+            r#"map[string]interface {}{"a":[]interface {}{"x"}, "b":1}"#
+        );
         assert_eq!(smd_to_string(&json!("Ready")), "\"Ready\"");
         assert_eq!(smd_to_string(&json!(80)), "80");
     }

@@ -13,6 +13,7 @@ pub mod field_errors;
 pub mod fieldmanager;
 pub mod json_value;
 pub mod patch;
+pub mod schema;
 pub mod shape;
 
 #[cfg(test)]

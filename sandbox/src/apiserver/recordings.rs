@@ -42,7 +42,10 @@ pub fn exchanges(case: &str) -> Vec<Exchange> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str::<Value>(l).expect("recording line is JSON"))
         .filter(|v| v["case"] == case)
-        .map(|v| Exchange { request: v["request"].clone(), response: v["response"].clone() })
+        .map(|v| Exchange {
+            request: v["request"].clone(),
+            response: v["response"].clone(),
+        })
         .collect();
     assert!(!found.is_empty(), "no recording named {case}");
     found

@@ -62,12 +62,17 @@ impl PathElement {
             "f" => Ok(PathElement::Field(rest.to_string())),
             "k" => match serde_json::from_str::<Value>(rest) {
                 Ok(Value::Object(m)) => Ok(PathElement::Key(m.into_iter().collect())),
-                _ => Err(format!("invalid key in fieldsV1, expected a JSON object: {key:?}")),
+                _ => Err(format!(
+                    "invalid key in fieldsV1, expected a JSON object: {key:?}"
+                )),
             },
             "v" => serde_json::from_str(rest)
                 .map(PathElement::Value)
                 .map_err(|_| format!("invalid value in fieldsV1: {key:?}")),
-            "i" => rest.parse().map(PathElement::Index).map_err(|_| format!("invalid index in fieldsV1: {key:?}")),
+            "i" => rest
+                .parse()
+                .map(PathElement::Index)
+                .map_err(|_| format!("invalid index in fieldsV1: {key:?}")),
             _ => Err(format!("unknown path element prefix in fieldsV1: {key:?}")),
         }
     }
@@ -112,7 +117,10 @@ impl fmt::Display for PathElement {
         match self {
             PathElement::Field(name) => write!(f, ".{name}"),
             PathElement::Key(kv) => {
-                let parts: Vec<String> = kv.iter().map(|(k, v)| format!("{k}={}", smd_to_string(v))).collect();
+                let parts: Vec<String> = kv
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", smd_to_string(v)))
+                    .collect();
                 write!(f, "[{}]", parts.join(","))
             }
             PathElement::Value(v) => write!(f, "[={}]", smd_to_string(v)),
@@ -128,7 +136,12 @@ pub struct FieldPath(pub Vec<PathElement>);
 impl FieldPath {
     /// A path of object keys.
     pub fn fields<S: AsRef<str>>(names: &[S]) -> FieldPath {
-        FieldPath(names.iter().map(|n| PathElement::Field(n.as_ref().to_string())).collect())
+        FieldPath(
+            names
+                .iter()
+                .map(|n| PathElement::Field(n.as_ref().to_string()))
+                .collect(),
+        )
     }
 }
 
@@ -324,7 +337,10 @@ impl FieldSet {
             }
         }
         for (pe, c) in &self.children {
-            out.insert(pe.to_fields_v1_key(), Value::Object(c.emit(self.members.contains(pe))));
+            out.insert(
+                pe.to_fields_v1_key(),
+                Value::Object(c.emit(self.members.contains(pe))),
+            );
         }
         out
     }
@@ -392,14 +408,23 @@ mod tests {
         }))
         .unwrap();
         let printed: Vec<String> = set.paths().iter().map(ToString::to_string).collect();
-        assert_eq!(printed, vec![
-            ".metadata.finalizers[=\"a\"]",
-            ".status.conditions[type=\"Ready\"].reason",
-            ".stringData.shared"
+        assert_eq!(
+            printed,
+            vec![
+                ".metadata.finalizers[=\"a\"]",
+                ".status.conditions[type=\"Ready\"].reason",
+                ".stringData.shared"
+            ]
+        );
+        let ports = PathElement::Key(vec![
+            ("containerPort".into(), json!(80)),
+            ("protocol".into(), json!("TCP")),
         ]);
-        let ports = PathElement::Key(vec![("containerPort".into(), json!(80)), ("protocol".into(), json!("TCP"))]);
         assert_eq!(ports.to_string(), "[containerPort=80,protocol=\"TCP\"]");
-        assert_eq!(ports.to_fields_v1_key(), "k:{\"containerPort\":80,\"protocol\":\"TCP\"}");
+        assert_eq!(
+            ports.to_fields_v1_key(),
+            "k:{\"containerPort\":80,\"protocol\":\"TCP\"}"
+        );
     }
 
     #[test]
@@ -426,7 +451,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_fields_v1() {
-        for bad in [json!([]), json!({"x:y": {}}), json!({"f:a": 1}), json!({"k:[1]": {}}), json!({"i:x": {}})] {
+        for bad in [
+            json!([]),
+            json!({"x:y": {}}),
+            json!({"f:a": 1}),
+            json!({"k:[1]": {}}),
+            json!({"i:x": {}}),
+        ] {
             assert!(FieldSet::from_fields_v1(&bad).is_err(), "{bad}");
         }
     }

@@ -61,7 +61,10 @@ impl ManagedFieldsEntry {
     pub fn describe(&self) -> String {
         let mut s = crate::apiserver::json_value::go_quote(&self.manager);
         if !self.subresource.is_empty() {
-            s.push_str(&format!(" with subresource {}", crate::apiserver::json_value::go_quote(&self.subresource)));
+            s.push_str(&format!(
+                " with subresource {}",
+                crate::apiserver::json_value::go_quote(&self.subresource)
+            ));
         }
         if self.operation == Operation::Update {
             s.push_str(&format!(" using {}", self.api_version));
@@ -89,7 +92,10 @@ impl ManagedFieldsEntry {
 
 /// `metav1.Time` rendering: RFC 3339, seconds precision, `Z`.
 pub fn format_time(t: Timestamp) -> String {
-    Timestamp::from_second(t.as_second()).unwrap_or(t).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Truncates a timestamp to the seconds managed fields keep.
@@ -139,7 +145,9 @@ pub fn decode_list(raw: &Value) -> Result<Vec<ManagedFieldsEntry>, DecodeError> 
         };
         let fields_type = string("fieldsType")?;
         if !fields_type.is_empty() && fields_type != "FieldsV1" {
-            return Err(DecodeError(format!("entry {i}: unsupported fieldsType {fields_type:?}")));
+            return Err(DecodeError(format!(
+                "entry {i}: unsupported fieldsType {fields_type:?}"
+            )));
         }
         let fields = match m.get("fieldsV1") {
             None | Some(Value::Null) => FieldSet::new(),
@@ -148,7 +156,8 @@ pub fn decode_list(raw: &Value) -> Result<Vec<ManagedFieldsEntry>, DecodeError> 
         let time = match string("time")?.as_str() {
             "" => None,
             t => Some(
-                t.parse::<Timestamp>().map_err(|e| DecodeError(format!("entry {i}: invalid time {t:?}: {e}")))?,
+                t.parse::<Timestamp>()
+                    .map_err(|e| DecodeError(format!("entry {i}: invalid time {t:?}: {e}")))?,
             ),
         };
         let entry = ManagedFieldsEntry {
@@ -188,12 +197,15 @@ pub fn sort(entries: &mut [ManagedFieldsEntry]) {
 
 /// The `managedFields` JSON list (sorted, empty sets dropped); `None` when nothing is left.
 pub fn encode(entries: &[ManagedFieldsEntry]) -> Option<Value> {
-    let mut kept: Vec<ManagedFieldsEntry> = entries.iter().filter(|e| !e.fields.is_empty()).cloned().collect();
+    let mut kept: Vec<ManagedFieldsEntry> =
+        entries.iter().filter(|e| !e.fields.is_empty()).cloned().collect();
     if kept.is_empty() {
         return None;
     }
     sort(&mut kept);
-    Some(Value::Array(kept.iter().map(ManagedFieldsEntry::to_json).collect()))
+    Some(Value::Array(
+        kept.iter().map(ManagedFieldsEntry::to_json).collect(),
+    ))
 }
 
 /// Writes `entries` into `object.metadata.managedFields` (removing the key when empty).
@@ -225,15 +237,21 @@ pub const MAX_UPDATE_MANAGERS: usize = 10;
 /// Merges the oldest `Update` entries into one `ancient-changes` entry per API version until at
 /// most [`MAX_UPDATE_MANAGERS`] remain, as kube-apiserver does.
 pub fn cap_update_managers(entries: &mut Vec<ManagedFieldsEntry>) {
-    let count = entries.iter().filter(|e| e.operation == Operation::Update).count();
+    let count = entries
+        .iter()
+        .filter(|e| e.operation == Operation::Update)
+        .count();
     if count <= MAX_UPDATE_MANAGERS {
         return;
     }
-    let mut updaters: Vec<usize> =
-        (0..entries.len()).filter(|&i| entries[i].operation == Operation::Update).collect();
+    let mut updaters: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].operation == Operation::Update)
+        .collect();
     updaters.sort_by(|&a, &b| {
         let secs = |i: usize| entries[i].time.map_or(0, |t| t.as_second());
-        secs(a).cmp(&secs(b)).then_with(|| entries[a].manager.cmp(&entries[b].manager))
+        secs(a)
+            .cmp(&secs(b))
+            .then_with(|| entries[a].manager.cmp(&entries[b].manager))
     });
     let mut remaining = count;
     let mut first_of_version: Vec<(String, usize)> = Vec::new();
@@ -243,7 +261,11 @@ pub fn cap_update_managers(entries: &mut Vec<ManagedFieldsEntry>) {
             break;
         }
         let version = entries[i].api_version.clone();
-        match first_of_version.iter().find(|(v, _)| *v == version).map(|(_, b)| *b) {
+        match first_of_version
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, b)| *b)
+        {
             Some(bucket) => {
                 entries[bucket].manager = ANCIENT_CHANGES.into();
                 entries[bucket].subresource.clear();
@@ -335,11 +357,13 @@ mod tests {
 
     #[test]
     fn caps_update_managers() {
-        let mut es: Vec<ManagedFieldsEntry> =
-            (0..12).map(|i| entry(&format!("m{i:02}"), Operation::Update, i)).collect();
+        let mut es: Vec<ManagedFieldsEntry> = (0..12)
+            .map(|i| entry(&format!("m{i:02}"), Operation::Update, i))
+            .collect();
         es.push(entry("applier", Operation::Apply, 0));
         cap_update_managers(&mut es);
-        let updates: Vec<&ManagedFieldsEntry> = es.iter().filter(|e| e.operation == Operation::Update).collect();
+        let updates: Vec<&ManagedFieldsEntry> =
+            es.iter().filter(|e| e.operation == Operation::Update).collect();
         assert_eq!(updates.len(), MAX_UPDATE_MANAGERS);
         let ancient = es.iter().find(|e| e.manager == ANCIENT_CHANGES).unwrap();
         assert_eq!(ancient.fields.paths().len(), 3, "three oldest merged");

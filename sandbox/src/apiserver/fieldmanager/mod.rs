@@ -84,13 +84,23 @@ pub struct ObjectKind<'a> {
 impl<'a> ObjectKind<'a> {
     /// A built-in kind served at `api_version`.
     pub fn builtin(kind: &'a BuiltinKind, api_version: &'a str) -> ObjectKind<'a> {
-        ObjectKind { api_version, kind: kind.kind, shape: &kind.shape, create_baseline: Some(&kind.create_baseline) }
+        ObjectKind {
+            api_version,
+            kind: kind.kind,
+            shape: &kind.shape,
+            create_baseline: Some(&kind.create_baseline),
+        }
     }
 
     /// A custom resource kind whose shape comes from its CRD schema
     /// ([`crate::apiserver::schema::StructuralSchema::type_shape`]).
     pub fn custom(api_version: &'a str, kind: &'a str, shape: &'a TypeShape) -> ObjectKind<'a> {
-        ObjectKind { api_version, kind, shape, create_baseline: None }
+        ObjectKind {
+            api_version,
+            kind,
+            shape,
+            create_baseline: None,
+        }
     }
 
     /// Go's `GroupVersionKind.String()`: `apps/v1, Kind=Deployment`, `/v1, Kind=Secret`.
@@ -116,7 +126,12 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A write by `manager` to the main resource, nothing reset.
     pub fn new(manager: &'a str, now: Timestamp) -> Request<'a> {
-        Request { manager, subresource: None, reset: ResetFields::None, now }
+        Request {
+            manager,
+            subresource: None,
+            reset: ResetFields::None,
+            now,
+        }
     }
 
     /// The same request on a subresource.
@@ -164,7 +179,10 @@ impl Conflicts {
     /// for several, grouped by manager: `Apply failed with 2 conflicts: conflicts with "a":\n- .x\n- .y`.
     pub fn message(&self) -> String {
         if let [only] = self.0.as_slice() {
-            return format!("Apply failed with 1 conflict: conflict with {}: {}", only.manager, only.path);
+            return format!(
+                "Apply failed with 1 conflict: conflict with {}: {}",
+                only.manager, only.path
+            );
         }
         let mut managers: Vec<&str> = self.0.iter().map(|c| c.manager.as_str()).collect();
         managers.sort();
@@ -176,7 +194,11 @@ impl Conflicts {
                 lines.push(format!("- {}", c.path));
             }
         }
-        format!("Apply failed with {} conflicts: {}", self.0.len(), lines.join("\n"))
+        format!(
+            "Apply failed with {} conflicts: {}",
+            self.0.len(),
+            lines.join("\n")
+        )
     }
 
     /// The 409 `Status` body with one `FieldManagerConflict` cause per field.
@@ -284,9 +306,14 @@ pub fn apply(
     req: &Request<'_>,
 ) -> Result<Written, ApplyError> {
     let Some(applied_map) = applied.as_object() else {
-        return Err(ApplyError::BadRequest("error decoding YAML: the applied configuration must be an object".into()));
+        return Err(ApplyError::BadRequest(
+            "error decoding YAML: the applied configuration must be an object".into(),
+        ));
     };
-    let got_version = applied_map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let got_version = applied_map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let got_kind = applied_map.get("kind").and_then(Value::as_str).unwrap_or("");
     if got_version != kind.api_version || got_kind != kind.kind {
         return Err(ApplyError::BadRequest(format!(
@@ -294,8 +321,14 @@ pub fn apply(
             ObjectKind::gvk_string(got_version, got_kind)
         )));
     }
-    if applied.get("metadata").and_then(|m| m.get("managedFields")).is_some_and(|v| !v.is_null()) {
-        return Err(ApplyError::BadRequest("metadata.managedFields must be nil".into()));
+    if applied
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(ApplyError::BadRequest(
+            "metadata.managedFields must be nil".into(),
+        ));
     }
     let gvk = ObjectKind::gvk_string(kind.api_version, kind.kind);
     let config_set = to_field_set(applied, kind.shape)
@@ -308,7 +341,8 @@ pub fn apply(
     };
     let live_stripped = live.map(without_managed_fields);
 
-    let mut merged = merge(live_stripped.as_ref(), Some(applied), kind.shape).unwrap_or_else(|| applied.clone());
+    let mut merged =
+        merge(live_stripped.as_ref(), Some(applied), kind.shape).unwrap_or_else(|| applied.clone());
 
     let me = ManagedFieldsEntry {
         manager: req.manager.to_string(),
@@ -318,13 +352,18 @@ pub fn apply(
         subresource: req.subresource(),
         fields: config_set.clone(),
     };
-    let last_set = managers.iter().position(|e| e.same_identity(&me)).map(|i| managers.remove(i).fields);
+    let last_set = managers
+        .iter()
+        .position(|e| e.same_identity(&me))
+        .map(|i| managers.remove(i).fields);
     managers.push(me);
     let my_index = managers.len() - 1;
 
     // Remove what this manager applied last time and nobody (itself included) owns any more.
     if let Some(last) = &last_set {
-        let owned_now = managers.iter().fold(FieldSet::new(), |acc, e| acc.union(&e.fields));
+        let owned_now = managers
+            .iter()
+            .fold(FieldSet::new(), |acc, e| acc.union(&e.fields));
         let last_e = with_named_fields_as_members(last, kind.shape);
         let owned_e = with_named_fields_as_members(&owned_now, kind.shape);
         merged = remove(&merged, &last_e.difference(&owned_e), kind.shape);
@@ -341,7 +380,10 @@ pub fn apply(
             continue;
         }
         for path in e.fields.intersection(&touched).paths() {
-            conflicts.push(Conflict { manager: e.describe(), path });
+            conflicts.push(Conflict {
+                manager: e.describe(),
+                path,
+            });
         }
     }
     if !conflicts.is_empty() && !force {
@@ -403,12 +445,20 @@ pub fn update(kind: &ObjectKind<'_>, live: Option<&Value>, new: &Value, req: &Re
     };
     let mut managers = match from_request {
         Some(m) => m,
-        None => live.map(managed::decode).transpose().ok().flatten().unwrap_or_default(),
+        None => live
+            .map(managed::decode)
+            .transpose()
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
     };
     let live_stripped = live.map(without_managed_fields);
     let base = match &live_stripped {
         Some(l) => l.clone(),
-        None => kind.create_baseline.cloned().unwrap_or_else(|| Value::Object(Map::new())),
+        None => kind
+            .create_baseline
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
     };
 
     let mut object = without_managed_fields(new);
@@ -472,9 +522,19 @@ fn entries_equal_but_time(a: &Value, b: &Value) -> bool {
 /// old timestamps are put back into `new` (so nothing is written and the `resourceVersion` stays).
 /// Returns whether `new` still differs from `old`.
 pub fn restore_timestamps_if_unchanged(old: &Value, new: &mut Value) -> bool {
-    let old_mf = old.get("metadata").and_then(|m| m.get("managedFields")).cloned().unwrap_or(Value::Null);
-    let new_mf = new.get("metadata").and_then(|m| m.get("managedFields")).cloned().unwrap_or(Value::Null);
-    if !entries_equal_but_time(&old_mf, &new_mf) || !json_eq(&without_managed_fields(old), &without_managed_fields(new)) {
+    let old_mf = old
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let new_mf = new
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    if !entries_equal_but_time(&old_mf, &new_mf)
+        || !json_eq(&without_managed_fields(old), &without_managed_fields(new))
+    {
         return !json_eq(old, new);
     }
     if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -490,7 +550,11 @@ pub fn restore_timestamps_if_unchanged(old: &Value, new: &mut Value) -> bool {
 /// The `metadata.resourceVersion` of an applied configuration: a precondition the caller checks
 /// (409 `Conflict` when it differs from the live object's).
 pub fn applied_resource_version(applied: &Value) -> Option<&str> {
-    applied.get("metadata")?.get("resourceVersion")?.as_str().filter(|s| !s.is_empty())
+    applied
+        .get("metadata")?
+        .get("resourceVersion")?
+        .as_str()
+        .filter(|s| !s.is_empty())
 }
 
 /// The field manager kube-apiserver derives from a `User-Agent` when the request names none: the
@@ -524,18 +588,36 @@ pub fn validate_write_options(
     let mut errors = Vec::new();
     let fm = field_manager.unwrap_or("");
     if is_apply && fm.is_empty() {
-        errors.push(FieldError::required("fieldManager", "is required for apply patch"));
+        errors.push(FieldError::required(
+            "fieldManager",
+            "is required for apply patch",
+        ));
     }
     if fm.len() > FIELD_MANAGER_MAX_LENGTH {
-        errors.push(FieldError::too_long("fieldManager", json!(fm), Some(FIELD_MANAGER_MAX_LENGTH as u64)));
+        errors.push(FieldError::too_long(
+            "fieldManager",
+            json!(fm),
+            Some(FIELD_MANAGER_MAX_LENGTH as u64),
+        ));
     }
     if fm.chars().any(char::is_control) {
-        errors.push(FieldError::invalid("fieldManager", json!(fm), "must only contain printable characters"));
+        errors.push(FieldError::invalid(
+            "fieldManager",
+            json!(fm),
+            "must only contain printable characters",
+        ));
     }
     if !is_apply && force.is_some() {
-        errors.push(FieldError::forbidden("force", "may not be specified for non-apply patch"));
+        errors.push(FieldError::forbidden(
+            "force",
+            "may not be specified for non-apply patch",
+        ));
     }
-    if errors.is_empty() { Ok(()) } else { Err(invalid_status("meta.k8s.io", options_kind, "", &errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid_status("meta.k8s.io", options_kind, "", &errors))
+    }
 }
 
 #[cfg(test)]

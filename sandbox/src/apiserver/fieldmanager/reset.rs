@@ -25,7 +25,10 @@ pub enum ResetFields {
 }
 
 fn owned(paths: &[&[&str]]) -> Vec<Vec<String>> {
-    paths.iter().map(|p| p.iter().map(|s| s.to_string()).collect()).collect()
+    paths
+        .iter()
+        .map(|p| p.iter().map(|s| s.to_string()).collect())
+        .collect()
 }
 
 fn elements(path: &[String]) -> Vec<PathElement> {
@@ -39,7 +42,11 @@ impl ResetFields {
             Some("status") => kind.status_reset,
             _ => kind.main_reset,
         };
-        if paths.is_empty() { ResetFields::None } else { ResetFields::Paths(owned(paths)) }
+        if paths.is_empty() {
+            ResetFields::None
+        } else {
+            ResetFields::Paths(owned(paths))
+        }
     }
 
     /// The reset fields of a custom resource whose version has (or has not) a status subresource.
@@ -138,7 +145,9 @@ mod tests {
 
     #[test]
     fn filter_cases() {
-        let s = set(json!({"f:spec": {"f:a": {}}, "f:status": {"f:phase": {}}, "f:metadata": {"f:labels": {"f:x": {}}}}));
+        let s = set(
+            json!({"f:spec": {"f:a": {}}, "f:status": {"f:phase": {}}, "f:metadata": {"f:labels": {"f:x": {}}}}),
+        );
         let cases = vec![
             ("none", ResetFields::None, s.to_fields_v1()),
             (
@@ -146,7 +155,11 @@ mod tests {
                 ResetFields::for_custom_resource(true, None),
                 json!({"f:spec": {"f:a": {}}, "f:metadata": {"f:labels": {"f:x": {}}}}),
             ),
-            ("no status subresource keeps all", ResetFields::for_custom_resource(false, None), s.to_fields_v1()),
+            (
+                "no status subresource keeps all",
+                ResetFields::for_custom_resource(false, None),
+                s.to_fields_v1(),
+            ),
             (
                 "custom resource status keeps only status",
                 ResetFields::for_custom_resource(true, Some("status")),
@@ -161,7 +174,10 @@ mod tests {
         for (name, r, want) in cases {
             assert_eq!(r.filter(&s).to_fields_v1(), want, "{name}");
         }
-        assert_eq!(ResetFields::for_builtin(builtin_kind("", "Secret").unwrap(), None), ResetFields::None);
+        assert_eq!(
+            ResetFields::for_builtin(builtin_kind("", "Secret").unwrap(), None),
+            ResetFields::None
+        );
     }
 
     #[test]
@@ -176,7 +192,10 @@ mod tests {
 
         let mut status = new.clone();
         ResetFields::for_custom_resource(true, Some("status")).restore(Some(&live), &mut status);
-        assert_eq!(status, json!({"metadata": {"name": "w", "labels": {"a": "1"}}, "spec": {"size": 1}, "status": {"phase": "New"}}));
+        assert_eq!(
+            status,
+            json!({"metadata": {"name": "w", "labels": {"a": "1"}}, "spec": {"size": 1}, "status": {"phase": "New"}})
+        );
 
         let mut created = new;
         ResetFields::for_custom_resource(true, None).restore(None, &mut created);

@@ -28,11 +28,17 @@ fn thing_shape() -> TypeShape {
                 ("tags", atomic_list(TypeShape::Scalar)),
                 ("size", TypeShape::Scalar),
                 ("color", TypeShape::Scalar),
-                ("nested", strukt([("x", TypeShape::Scalar), ("y", TypeShape::Scalar)])),
+                (
+                    "nested",
+                    strukt([("x", TypeShape::Scalar), ("y", TypeShape::Scalar)]),
+                ),
                 ("items", keyed_list(&["name"], "name", strukt([]))),
             ]),
         ),
-        ("status", strukt([("conditions", keyed_list(&["type"], "type", strukt([])))])),
+        (
+            "status",
+            strukt([("conditions", keyed_list(&["type"], "type", strukt([])))]),
+        ),
     ]);
     if let TypeShape::Object(o) = &mut s {
         o.other_keys = crate::apiserver::shape::OtherKeys::None;
@@ -54,9 +60,16 @@ fn managed(obj: &Value) -> Vec<(String, String, Value)> {
                         "{}/{}{}",
                         e["manager"].as_str().unwrap(),
                         e["operation"].as_str().unwrap(),
-                        e.get("subresource").and_then(Value::as_str).map(|s| format!("/{s}")).unwrap_or_default()
+                        e.get("subresource")
+                            .and_then(Value::as_str)
+                            .map(|s| format!("/{s}"))
+                            .unwrap_or_default()
                     );
-                    (who, e["time"].as_str().unwrap_or("").to_string(), e["fieldsV1"].clone())
+                    (
+                        who,
+                        e["time"].as_str().unwrap_or("").to_string(),
+                        e["fieldsV1"].clone(),
+                    )
                 })
                 .collect()
         })
@@ -64,7 +77,11 @@ fn managed(obj: &Value) -> Vec<(String, String, Value)> {
 }
 
 fn fields_of(obj: &Value, who: &str) -> Value {
-    managed(obj).into_iter().find(|(w, _, _)| w == who).map(|(_, _, f)| f).unwrap_or(Value::Null)
+    managed(obj)
+        .into_iter()
+        .find(|(w, _, _)| w == who)
+        .map(|(_, _, f)| f)
+        .unwrap_or(Value::Null)
 }
 
 struct Env {
@@ -80,7 +97,13 @@ impl Env {
         ObjectKind::custom("example.com/v1", "Thing", &self.shape)
     }
 
-    fn apply(&self, live: Option<&Value>, cfg: &Value, who: &str, force: bool) -> Result<Written, ApplyError> {
+    fn apply(
+        &self,
+        live: Option<&Value>,
+        cfg: &Value,
+        who: &str,
+        force: bool,
+    ) -> Result<Written, ApplyError> {
         apply(&self.kind(), live, cfg, force, &Request::new(who, t(T1)))
     }
 
@@ -99,7 +122,11 @@ impl Env {
 #[test]
 fn apply_creates_and_owns_what_it_sets() {
     let e = Env::new();
-    let obj = e.apply_ok(None, &thing(json!({"size": 1, "items": [{"name": "a", "v": 1}]})), "alice");
+    let obj = e.apply_ok(
+        None,
+        &thing(json!({"size": 1, "items": [{"name": "a", "v": 1}]})),
+        "alice",
+    );
     assert_eq!(obj["spec"], json!({"size": 1, "items": [{"name": "a", "v": 1}]}));
     assert_eq!(
         fields_of(&obj, "alice/Apply"),
@@ -112,7 +139,9 @@ fn apply_creates_and_owns_what_it_sets() {
 fn reapplying_the_same_config_is_a_no_op() {
     let e = Env::new();
     let cfg = thing(json!({"size": 1}));
-    let created = apply(&e.kind(), None, &cfg, false, &Request::new("alice", t(T0))).unwrap().object;
+    let created = apply(&e.kind(), None, &cfg, false, &Request::new("alice", t(T0)))
+        .unwrap()
+        .object;
     let again = e.apply(Some(&created), &cfg, "alice", false).unwrap();
     assert!(!again.changed);
     assert_eq!(again.object, created, "timestamps kept");
@@ -122,10 +151,30 @@ fn reapplying_the_same_config_is_a_no_op() {
 fn apply_removes_fields_the_manager_stopped_applying() {
     let e = Env::new();
     let cases: Vec<(&str, Value, Value, Value)> = vec![
-        ("scalar", json!({"size": 1, "color": "red"}), json!({"size": 1}), json!({"size": 1})),
-        ("map-list item", json!({"items": [{"name": "a"}, {"name": "b"}]}), json!({"items": [{"name": "b"}]}), json!({"items": [{"name": "b"}]})),
-        ("whole struct, not left as {}", json!({"size": 1, "nested": {"x": 1}}), json!({"size": 1}), json!({"size": 1})),
-        ("struct field inside a kept struct", json!({"nested": {"x": 1, "y": 2}}), json!({"nested": {"y": 2}}), json!({"nested": {"y": 2}})),
+        (
+            "scalar",
+            json!({"size": 1, "color": "red"}),
+            json!({"size": 1}),
+            json!({"size": 1}),
+        ),
+        (
+            "map-list item",
+            json!({"items": [{"name": "a"}, {"name": "b"}]}),
+            json!({"items": [{"name": "b"}]}),
+            json!({"items": [{"name": "b"}]}),
+        ),
+        (
+            "whole struct, not left as {}",
+            json!({"size": 1, "nested": {"x": 1}}),
+            json!({"size": 1}),
+            json!({"size": 1}),
+        ),
+        (
+            "struct field inside a kept struct",
+            json!({"nested": {"x": 1, "y": 2}}),
+            json!({"nested": {"y": 2}}),
+            json!({"nested": {"y": 2}}),
+        ),
     ];
     for (name, first, second, want) in cases {
         let obj = e.apply_ok(None, &thing(first), "alice");
@@ -137,7 +186,10 @@ fn apply_removes_fields_the_manager_stopped_applying() {
     cfg["metadata"]["labels"] = json!({"a": "1"});
     let obj = e.apply_ok(Some(&obj), &cfg, "alice");
     let obj = e.apply_ok(Some(&obj), &thing(json!({"size": 1})), "alice");
-    assert!(obj["metadata"].get("labels").is_none(), "labels map removed with its last label");
+    assert!(
+        obj["metadata"].get("labels").is_none(),
+        "labels map removed with its last label"
+    );
 }
 
 #[test]
@@ -154,8 +206,15 @@ fn apply_keeps_fields_someone_else_owns() {
     let mut edited = obj.clone();
     edited["spec"]["color"] = json!("blue");
     let obj = e.update(Some(&obj), &edited, "editor").object;
-    assert_eq!(fields_of(&obj, "editor/Update"), json!({"f:spec": {"f:color": {}}}));
-    assert_eq!(fields_of(&obj, "alice/Apply"), json!({"f:spec": {"f:size": {}}}), "update took color from alice");
+    assert_eq!(
+        fields_of(&obj, "editor/Update"),
+        json!({"f:spec": {"f:color": {}}})
+    );
+    assert_eq!(
+        fields_of(&obj, "alice/Apply"),
+        json!({"f:spec": {"f:size": {}}}),
+        "update took color from alice"
+    );
     let obj = e.apply_ok(Some(&obj), &thing(json!({"size": 1})), "alice");
     assert_eq!(obj["spec"]["color"], "blue");
 }
@@ -163,11 +222,23 @@ fn apply_keeps_fields_someone_else_owns() {
 #[test]
 fn apply_conflicts() {
     let e = Env::new();
-    let obj = e.apply_ok(None, &thing(json!({"size": 1, "color": "red", "tags": ["a"]})), "alice");
+    let obj = e.apply_ok(
+        None,
+        &thing(json!({"size": 1, "color": "red", "tags": ["a"]})),
+        "alice",
+    );
     let cases: Vec<(&str, Value, Option<&str>)> = vec![
         ("same value", json!({"size": 1}), None),
-        ("different scalar", json!({"size": 2}), Some("Apply failed with 1 conflict: conflict with \"alice\": .spec.size")),
-        ("atomic list", json!({"tags": ["b"]}), Some("Apply failed with 1 conflict: conflict with \"alice\": .spec.tags")),
+        (
+            "different scalar",
+            json!({"size": 2}),
+            Some("Apply failed with 1 conflict: conflict with \"alice\": .spec.size"),
+        ),
+        (
+            "atomic list",
+            json!({"tags": ["b"]}),
+            Some("Apply failed with 1 conflict: conflict with \"alice\": .spec.tags"),
+        ),
         (
             "two fields",
             json!({"size": 2, "color": "blue"}),
@@ -182,7 +253,11 @@ fn apply_conflicts() {
             (Err(err), Some(msg)) => {
                 assert_eq!(err.code(), 409, "{name}");
                 assert_eq!(err.status()["message"], msg, "{name}");
-                assert_eq!(err.status()["details"]["causes"][0]["reason"], "FieldManagerConflict", "{name}");
+                assert_eq!(
+                    err.status()["details"]["causes"][0]["reason"],
+                    "FieldManagerConflict",
+                    "{name}"
+                );
             }
             (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
         }
@@ -192,25 +267,43 @@ fn apply_conflicts() {
 #[test]
 fn conflict_with_an_update_manager_names_its_api_version() {
     let e = Env::new();
-    let obj = e.update(None, &thing(json!({"size": 1})), "kubectl-client-side-apply").object;
-    let err = e.apply(Some(&obj), &thing(json!({"size": 2})), "kubectl", false).unwrap_err();
+    let obj = e
+        .update(None, &thing(json!({"size": 1})), "kubectl-client-side-apply")
+        .object;
+    let err = e
+        .apply(Some(&obj), &thing(json!({"size": 2})), "kubectl", false)
+        .unwrap_err();
     assert_eq!(
         err.status()["message"],
         "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using example.com/v1: .spec.size"
     );
-    assert_eq!(err.status()["details"]["causes"][0]["message"], "conflict with \"kubectl-client-side-apply\" using example.com/v1");
+    assert_eq!(
+        err.status()["details"]["causes"][0]["message"],
+        "conflict with \"kubectl-client-side-apply\" using example.com/v1"
+    );
 }
 
 #[test]
 fn force_transfers_ownership() {
     let e = Env::new();
     let obj = e.apply_ok(None, &thing(json!({"size": 1, "color": "red"})), "alice");
-    let obj = e.apply(Some(&obj), &thing(json!({"size": 2})), "bob", true).unwrap().object;
+    let obj = e
+        .apply(Some(&obj), &thing(json!({"size": 2})), "bob", true)
+        .unwrap()
+        .object;
     assert_eq!(obj["spec"]["size"], 2);
     assert_eq!(fields_of(&obj, "alice/Apply"), json!({"f:spec": {"f:color": {}}}));
     assert_eq!(fields_of(&obj, "bob/Apply"), json!({"f:spec": {"f:size": {}}}));
     // Taking the last field removes the loser's entry.
-    let obj = e.apply(Some(&obj), &thing(json!({"size": 2, "color": "blue"})), "bob", true).unwrap().object;
+    let obj = e
+        .apply(
+            Some(&obj),
+            &thing(json!({"size": 2, "color": "blue"})),
+            "bob",
+            true,
+        )
+        .unwrap()
+        .object;
     assert_eq!(managed(&obj).len(), 1);
 }
 
@@ -224,8 +317,16 @@ fn map_list_items_owned_by_different_managers_are_both_kept() {
         c["status"] = json!({"conditions": conds});
         c
     };
-    let obj = e.apply_ok(Some(&base), &status(json!([{"type": "Ready", "status": "True"}])), "ctrl");
-    let obj = e.apply_ok(Some(&obj), &status(json!([{"type": "Degraded", "status": "False"}])), "other");
+    let obj = e.apply_ok(
+        Some(&base),
+        &status(json!([{"type": "Ready", "status": "True"}])),
+        "ctrl",
+    );
+    let obj = e.apply_ok(
+        Some(&obj),
+        &status(json!([{"type": "Degraded", "status": "False"}])),
+        "other",
+    );
     assert_eq!(
         obj["status"]["conditions"],
         json!([{"type": "Ready", "status": "True"}, {"type": "Degraded", "status": "False"}])
@@ -234,7 +335,10 @@ fn map_list_items_owned_by_different_managers_are_both_kept() {
     let mut cfg = status(json!([]));
     cfg["status"].as_object_mut().unwrap().remove("conditions");
     let obj = e.apply_ok(Some(&obj), &cfg, "ctrl");
-    assert_eq!(obj["status"]["conditions"], json!([{"type": "Degraded", "status": "False"}]));
+    assert_eq!(
+        obj["status"]["conditions"],
+        json!([{"type": "Degraded", "status": "False"}])
+    );
 }
 
 #[test]
@@ -247,8 +351,14 @@ fn finalizers_are_a_set() {
     };
     let obj = e.apply_ok(None, &with_finalizers(json!(["a.example/x"])), "alice");
     let obj = e.apply_ok(Some(&obj), &with_finalizers(json!(["b.example/y"])), "bob");
-    assert_eq!(obj["metadata"]["finalizers"], json!(["a.example/x", "b.example/y"]));
-    assert_eq!(fields_of(&obj, "bob/Apply")["f:metadata"], json!({"f:finalizers": {"v:\"b.example/y\"": {}}}));
+    assert_eq!(
+        obj["metadata"]["finalizers"],
+        json!(["a.example/x", "b.example/y"])
+    );
+    assert_eq!(
+        fields_of(&obj, "bob/Apply")["f:metadata"],
+        json!({"f:finalizers": {"v:\"b.example/y\"": {}}})
+    );
     let obj = e.apply_ok(Some(&obj), &with_finalizers(json!([])), "alice");
     assert_eq!(obj["metadata"]["finalizers"], json!(["b.example/y"]));
 }
@@ -260,7 +370,10 @@ fn identity_fields_are_never_owned() {
     cfg.as_object_mut().unwrap().remove("spec");
     cfg["metadata"]["namespace"] = json!("ns");
     let written = e.apply(None, &cfg, "alice", false).unwrap();
-    assert!(written.object["metadata"].get("managedFields").is_none(), "nothing owned, no entry");
+    assert!(
+        written.object["metadata"].get("managedFields").is_none(),
+        "nothing owned, no entry"
+    );
 }
 
 #[test]
@@ -269,15 +382,25 @@ fn status_is_reset_on_the_main_resource_and_owned_on_status() {
     let created = e.apply_ok(None, &thing(json!({"size": 1})), "alice");
     let mut cfg = thing(json!({"size": 1}));
     cfg["status"] = json!({"conditions": [{"type": "Ready"}]});
-    let main = apply(&e.kind(), Some(&created), &cfg, false, &Request::new("alice", t(T1)).with_reset(ResetFields::for_custom_resource(true, None)))
-        .unwrap();
+    let main = apply(
+        &e.kind(),
+        Some(&created),
+        &cfg,
+        false,
+        &Request::new("alice", t(T1)).with_reset(ResetFields::for_custom_resource(true, None)),
+    )
+    .unwrap();
     assert!(!main.changed, "status ignored on the main resource");
     assert!(main.object.get("status").is_none());
 
     let mut cfg = thing(json!({"size": 99}));
     cfg["status"] = json!({"conditions": [{"type": "Ready"}]});
-    let req = Request::new("ctrl", t(T1)).on_subresource("status").with_reset(ResetFields::for_custom_resource(true, Some("status")));
-    let st = apply(&e.kind(), Some(&created), &cfg, false, &req).unwrap().object;
+    let req = Request::new("ctrl", t(T1))
+        .on_subresource("status")
+        .with_reset(ResetFields::for_custom_resource(true, Some("status")));
+    let st = apply(&e.kind(), Some(&created), &cfg, false, &req)
+        .unwrap()
+        .object;
     assert_eq!(st["spec"]["size"], 1, "spec ignored on /status");
     assert_eq!(st["status"]["conditions"], json!([{"type": "Ready"}]));
     assert_eq!(
@@ -294,15 +417,30 @@ fn bad_apply_requests() {
     let mut with_mf = thing(json!({}));
     with_mf["metadata"]["managedFields"] = json!([]);
     let cases: Vec<(&str, Value, u16, &str)> = vec![
-        ("wrong kind", wrong_kind, 400, "invalid object type: example.com/v1, Kind=Other"),
-        ("managed fields sent", with_mf, 400, "metadata.managedFields must be nil"),
+        (
+            "wrong kind",
+            wrong_kind,
+            400,
+            "invalid object type: example.com/v1, Kind=Other",
+        ),
+        (
+            "managed fields sent",
+            with_mf,
+            400,
+            "metadata.managedFields must be nil",
+        ),
         (
             "duplicate keys",
             thing(json!({"items": [{"name": "a"}, {"name": "a"}]})),
             500,
             "failed to create typed patch object (example.com/v1, Kind=Thing): .spec.items: duplicate entries for key [name=\"a\"]",
         ),
-        ("not an object", json!([1]), 400, "error decoding YAML: the applied configuration must be an object"),
+        (
+            "not an object",
+            json!([1]),
+            400,
+            "error decoding YAML: the applied configuration must be an object",
+        ),
     ];
     for (name, cfg, code, msg) in cases {
         let err = e.apply(None, &cfg, "alice", false).unwrap_err();
@@ -318,7 +456,9 @@ fn bad_apply_requests() {
 #[test]
 fn update_tracks_changes() {
     let e = Env::new();
-    let created = e.update(None, &thing(json!({"size": 1, "nested": {"x": 1}})), "creator").object;
+    let created = e
+        .update(None, &thing(json!({"size": 1, "nested": {"x": 1}})), "creator")
+        .object;
     assert_eq!(
         fields_of(&created, "creator/Update"),
         json!({"f:spec": {".": {}, "f:nested": {".": {}, "f:x": {}}, "f:size": {}}})
@@ -329,17 +469,32 @@ fn update_tracks_changes() {
     edited["spec"]["size"] = json!(2);
     edited["spec"]["color"] = json!("red");
     let obj = e.update(Some(&created), &edited, "editor").object;
-    assert_eq!(fields_of(&obj, "editor/Update"), json!({"f:spec": {"f:color": {}, "f:size": {}}}));
-    assert_eq!(fields_of(&obj, "creator/Update"), json!({"f:spec": {".": {}, "f:nested": {".": {}, "f:x": {}}}}));
+    assert_eq!(
+        fields_of(&obj, "editor/Update"),
+        json!({"f:spec": {"f:color": {}, "f:size": {}}})
+    );
+    assert_eq!(
+        fields_of(&obj, "creator/Update"),
+        json!({"f:spec": {".": {}, "f:nested": {".": {}, "f:x": {}}}})
+    );
 
     // Removing a field takes it from everyone.
     let mut removed = obj.clone();
     removed["spec"].as_object_mut().unwrap().remove("nested");
     let obj2 = e.update(Some(&obj), &removed, "editor").object;
-    assert_eq!(fields_of(&obj2, "creator/Update"), json!({"f:spec": {}}), "still owns spec itself");
+    assert_eq!(
+        fields_of(&obj2, "creator/Update"),
+        json!({"f:spec": {}}),
+        "still owns spec itself"
+    );
 
     // Writing the same object changes nothing, not even timestamps.
-    let same = update(&e.kind(), Some(&obj2), &obj2, &Request::new("editor", t("2027-01-01T00:00:00Z")));
+    let same = update(
+        &e.kind(),
+        Some(&obj2),
+        &obj2,
+        &Request::new("editor", t("2027-01-01T00:00:00Z")),
+    );
     assert!(!same.changed);
     assert_eq!(same.object, obj2);
 }
@@ -347,11 +502,20 @@ fn update_tracks_changes() {
 #[test]
 fn update_by_the_same_manager_accumulates() {
     let e = Env::new();
-    let created = update(&e.kind(), None, &thing(json!({"size": 1})), &Request::new("m", t(T0))).object;
+    let created = update(
+        &e.kind(),
+        None,
+        &thing(json!({"size": 1})),
+        &Request::new("m", t(T0)),
+    )
+    .object;
     let mut next = created.clone();
     next["spec"]["color"] = json!("red");
     let obj = e.update(Some(&created), &next, "m").object;
-    assert_eq!(fields_of(&obj, "m/Update"), json!({"f:spec": {".": {}, "f:color": {}, "f:size": {}}}));
+    assert_eq!(
+        fields_of(&obj, "m/Update"),
+        json!({"f:spec": {".": {}, "f:color": {}, "f:size": {}}})
+    );
     assert_eq!(managed(&obj)[0].1, T1, "time moves when fields change");
 }
 
@@ -362,7 +526,10 @@ fn managed_fields_sent_in_an_update_replace_the_live_ones() {
     let mut cleared = created.clone();
     cleared["metadata"]["managedFields"] = json!([{}]);
     let obj = e.update(Some(&created), &cleared, "creator").object;
-    assert!(obj["metadata"].get("managedFields").is_none(), "[{{}}] clears managed fields");
+    assert!(
+        obj["metadata"].get("managedFields").is_none(),
+        "[{{}}] clears managed fields"
+    );
     let mut emptied = created.clone();
     emptied["metadata"]["managedFields"] = json!([]);
     let obj = e.update(Some(&created), &emptied, "creator");
@@ -375,12 +542,19 @@ fn update_ignores_reset_fields() {
     let created = e.update(None, &thing(json!({"size": 1})), "creator").object;
     let mut with_status = created.clone();
     with_status["status"] = json!({"conditions": [{"type": "X"}]});
-    let main = update(&e.kind(), Some(&created), &with_status, &Request::new("p", t(T1)).with_reset(ResetFields::for_custom_resource(true, None)));
+    let main = update(
+        &e.kind(),
+        Some(&created),
+        &with_status,
+        &Request::new("p", t(T1)).with_reset(ResetFields::for_custom_resource(true, None)),
+    );
     assert!(!main.changed);
 
     let mut spec_change = created.clone();
     spec_change["spec"]["size"] = json!(9);
-    let req = Request::new("p", t(T1)).on_subresource("status").with_reset(ResetFields::for_custom_resource(true, Some("status")));
+    let req = Request::new("p", t(T1))
+        .on_subresource("status")
+        .with_reset(ResetFields::for_custom_resource(true, Some("status")));
     assert!(!update(&e.kind(), Some(&created), &spec_change, &req).changed);
 
     let mut status_change = created.clone();
@@ -405,16 +579,25 @@ fn helpers() {
         assert_eq!(manager_from_user_agent(ua), want, "{ua}");
     }
     assert_eq!(manager_from_user_agent(&"x".repeat(200)).len(), 128);
-    assert_eq!(applied_resource_version(&json!({"metadata": {"resourceVersion": "5"}})), Some("5"));
+    assert_eq!(
+        applied_resource_version(&json!({"metadata": {"resourceVersion": "5"}})),
+        Some("5")
+    );
     assert_eq!(applied_resource_version(&json!({"metadata": {}})), None);
 
     let err = validate_write_options("PatchOptions", Some("m"), Some(true), false).unwrap_err();
-    assert_eq!(err["message"], "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch");
+    assert_eq!(
+        err["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"
+    );
     assert!(validate_write_options("PatchOptions", Some("m"), Some(false), true).is_ok());
     assert!(validate_write_options("CreateOptions", None, None, false).is_ok());
     let long = "m".repeat(129);
     let err = validate_write_options("CreateOptions", Some(&long), None, false).unwrap_err();
-    assert_eq!(err["details"]["causes"][0]["message"], "Too long: may not be more than 128 bytes");
+    assert_eq!(
+        err["details"]["causes"][0]["message"],
+        "Too long: may not be more than 128 bytes"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,7 +622,13 @@ fn fold_string_data(obj: &mut Value) {
 
 /// The server's bookkeeping for a created object, copied from the recorded answer.
 fn add_bookkeeping(obj: &mut Value, recorded: &Value) {
-    for k in ["namespace", "uid", "resourceVersion", "creationTimestamp", "generation"] {
+    for k in [
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generation",
+    ] {
         if let Some(v) = recorded["metadata"].get(k) {
             obj["metadata"][k] = v.clone();
         }
@@ -454,7 +643,14 @@ fn replay_ssa_secret_sequence() {
     let now = manager_time(recorded, "alpha");
 
     // Create by apply.
-    let written = apply(&kind, None, first.request_body(), false, &Request::new("alpha", now)).unwrap();
+    let written = apply(
+        &kind,
+        None,
+        first.request_body(),
+        false,
+        &Request::new("alpha", now),
+    )
+    .unwrap();
     let mut obj = written.object;
     fold_string_data(&mut obj);
     add_bookkeeping(&mut obj, recorded);
@@ -462,7 +658,14 @@ fn replay_ssa_secret_sequence() {
 
     // Identical re-apply: nothing to store.
     let live = second.response_body();
-    let written = apply(&kind, Some(live), second.request_body(), false, &Request::new("alpha", t("2026-11-22T11:50:00Z"))).unwrap();
+    let written = apply(
+        &kind,
+        Some(live),
+        second.request_body(),
+        false,
+        &Request::new("alpha", t("2026-11-22T11:50:00Z")),
+    )
+    .unwrap();
     let mut again = written.object;
     fold_string_data(&mut again);
     assert!(!restore_timestamps_if_unchanged(live, &mut again));
@@ -470,15 +673,28 @@ fn replay_ssa_secret_sequence() {
 
     // Another manager with another value: the recorded 409.
     let beta = exchange("ssa-beta-two");
-    let err = apply(&kind, Some(live), beta.request_body(), false, &Request::new("beta", now)).unwrap_err();
+    let err = apply(
+        &kind,
+        Some(live),
+        beta.request_body(),
+        false,
+        &Request::new("beta", now),
+    )
+    .unwrap_err();
     assert_eq!(u64::from(err.code()), beta.status());
     assert_eq!(&err.status(), beta.response_body());
 
     // Forced: ownership moves to beta, alpha's entry disappears.
     let forced = exchange("ssa-beta-two-force");
     let recorded = forced.response_body();
-    let written =
-        apply(&kind, Some(live), forced.request_body(), true, &Request::new("beta", manager_time(recorded, "beta"))).unwrap();
+    let written = apply(
+        &kind,
+        Some(live),
+        forced.request_body(),
+        true,
+        &Request::new("beta", manager_time(recorded, "beta")),
+    )
+    .unwrap();
     let mut obj = written.object;
     fold_string_data(&mut obj);
     obj["metadata"]["resourceVersion"] = recorded["metadata"]["resourceVersion"].clone();
@@ -499,11 +715,22 @@ fn replay_create(case: &str, kind: ObjectKind<'_>, reset: ResetFields, prepare: 
     let now = manager_time(recorded, "Python-urllib");
     let mut new = recorded.clone();
     managed::strip_from_object(&mut new);
-    for k in ["namespace", "uid", "resourceVersion", "creationTimestamp", "generation"] {
+    for k in [
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generation",
+    ] {
         new["metadata"].as_object_mut().unwrap().remove(k);
     }
     prepare(&mut new);
-    let written = update(&kind, None, &new, &Request::new("Python-urllib", now).with_reset(reset));
+    let written = update(
+        &kind,
+        None,
+        &new,
+        &Request::new("Python-urllib", now).with_reset(reset),
+    );
     assert_eq!(
         written.object["metadata"]["managedFields"], recorded["metadata"]["managedFields"],
         "{case}: managed fields"
@@ -516,22 +743,53 @@ fn replay_creates_of_builtin_kinds() {
     replay_create("secret-create", secret_kind(), ResetFields::None, |_| {});
     replay_create("secret-create-list-0", secret_kind(), ResetFields::None, |_| {});
     replay_create("gc-dependent-create", secret_kind(), ResetFields::None, |_| {});
-    replay_create("lease-create", ObjectKind::builtin(b("coordination.k8s.io", "Lease"), "coordination.k8s.io/v1"), ResetFields::None, |_| {});
-    replay_create("event-create", ObjectKind::builtin(b("events.k8s.io", "Event"), "events.k8s.io/v1"), ResetFields::None, |_| {});
+    replay_create(
+        "lease-create",
+        ObjectKind::builtin(b("coordination.k8s.io", "Lease"), "coordination.k8s.io/v1"),
+        ResetFields::None,
+        |_| {},
+    );
+    replay_create(
+        "event-create",
+        ObjectKind::builtin(b("events.k8s.io", "Event"), "events.k8s.io/v1"),
+        ResetFields::None,
+        |_| {},
+    );
     // Namespace: spec.finalizers and status are set after the field manager ran.
     let ns = b("", "Namespace");
-    replay_create("namespace-create", ObjectKind::builtin(ns, "v1"), ResetFields::for_builtin(ns, None), |o| {
-        o.as_object_mut().unwrap().remove("spec");
-    });
+    replay_create(
+        "namespace-create",
+        ObjectKind::builtin(ns, "v1"),
+        ResetFields::for_builtin(ns, None),
+        |o| {
+            o.as_object_mut().unwrap().remove("spec");
+        },
+    );
     let deploy = b("apps", "Deployment");
-    replay_create("deploy-create", ObjectKind::builtin(deploy, "apps/v1"), ResetFields::for_builtin(deploy, None), |_| {});
+    replay_create(
+        "deploy-create",
+        ObjectKind::builtin(deploy, "apps/v1"),
+        ResetFields::for_builtin(deploy, None),
+        |_| {},
+    );
     let crd = b("apiextensions.k8s.io", "CustomResourceDefinition");
-    replay_create("crd-create", ObjectKind::builtin(crd, "apiextensions.k8s.io/v1"), ResetFields::for_builtin(crd, None), |_| {});
+    replay_create(
+        "crd-create",
+        ObjectKind::builtin(crd, "apiextensions.k8s.io/v1"),
+        ResetFields::for_builtin(crd, None),
+        |_| {},
+    );
 }
 
 /// Replays a non-apply write: the live object is the previous recorded answer, the new object the
 /// recorded answer without managed fields (the patch result), the managed fields must match.
-fn replay_write(previous: &Value, case: &str, kind: ObjectKind<'_>, reset: ResetFields, subresource: Option<&str>) {
+fn replay_write(
+    previous: &Value,
+    case: &str,
+    kind: ObjectKind<'_>,
+    reset: ResetFields,
+    subresource: Option<&str>,
+) {
     let ex = exchange(case);
     let recorded = ex.response_body();
     let mut new = recorded.clone();
@@ -546,17 +804,38 @@ fn replay_write(previous: &Value, case: &str, kind: ObjectKind<'_>, reset: Reset
     let mut req = Request::new("Python-urllib", now).with_reset(reset);
     req.subresource = subresource;
     let written = update(&kind, Some(previous), &new, &req);
-    assert_eq!(written.object["metadata"]["managedFields"], recorded["metadata"]["managedFields"], "{case}");
+    assert_eq!(
+        written.object["metadata"]["managedFields"], recorded["metadata"]["managedFields"],
+        "{case}"
+    );
 }
 
 #[test]
 fn replay_patches_of_builtin_kinds() {
     let created = exchange("secret-create").response_body().clone();
-    replay_write(&created, "secret-patch-merge", secret_kind(), ResetFields::None, None);
+    replay_write(
+        &created,
+        "secret-patch-merge",
+        secret_kind(),
+        ResetFields::None,
+        None,
+    );
     let merged = exchange("secret-patch-merge").response_body().clone();
-    replay_write(&merged, "secret-patch-strategic", secret_kind(), ResetFields::None, None);
+    replay_write(
+        &merged,
+        "secret-patch-strategic",
+        secret_kind(),
+        ResetFields::None,
+        None,
+    );
     let l0 = exchange("secret-create-list-0").response_body().clone();
-    replay_write(&l0, "watch-trigger-update", secret_kind(), ResetFields::None, None);
+    replay_write(
+        &l0,
+        "watch-trigger-update",
+        secret_kind(),
+        ResetFields::None,
+        None,
+    );
     let deploy = builtin_kind("apps", "Deployment").unwrap();
     let settled = exchange("deploy-status-settled").response_body().clone();
     replay_write(

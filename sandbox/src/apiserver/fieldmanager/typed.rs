@@ -34,18 +34,24 @@ pub fn list_item_element(list: &ListShape, index: usize, item: &Value) -> Result
     match &list.list_type {
         ListType::Atomic => Ok(PathElement::Index(index)),
         ListType::Set => match item {
-            Value::Object(_) | Value::Array(_) => {
-                Err(format!("element {index}: only scalar values may be items of a set list"))
-            }
+            Value::Object(_) | Value::Array(_) => Err(format!(
+                "element {index}: only scalar values may be items of a set list"
+            )),
             v => Ok(PathElement::Value(v.clone())),
         },
         ListType::Map { keys, key_defaults } => {
             let Value::Object(obj) = item else {
-                return Err(format!("element {index}: associative list with keys has an element that is not a map"));
+                return Err(format!(
+                    "element {index}: associative list with keys has an element that is not a map"
+                ));
             };
             let mut kv = Vec::with_capacity(keys.len());
             for k in keys {
-                match obj.get(k).filter(|v| !v.is_null()).or_else(|| key_defaults.get(k)) {
+                match obj
+                    .get(k)
+                    .filter(|v| !v.is_null())
+                    .or_else(|| key_defaults.get(k))
+                {
                     Some(v) => kv.push((k.clone(), v.clone())),
                     None => {
                         return Err(format!(
@@ -61,12 +67,15 @@ pub fn list_item_element(list: &ListShape, index: usize, item: &Value) -> Result
     }
 }
 
+/// A list's items with their path elements.
+type IndexedItems<'v> = Vec<(PathElement, &'v Value)>;
+
 /// The items of a list with their path elements, first occurrence of each element only; `Err`
 /// when an item has no valid element, `Ok` with the duplicates seen otherwise.
 fn index_items<'v>(
     list: &ListShape,
     items: &'v [Value],
-) -> Result<(Vec<(PathElement, &'v Value)>, Vec<PathElement>), String> {
+) -> Result<(IndexedItems<'v>, Vec<PathElement>), String> {
     let mut out: Vec<(PathElement, &Value)> = Vec::with_capacity(items.len());
     let mut dups = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -132,10 +141,15 @@ fn walk_to_set(
         }
         Resolved::List(l) => {
             let items = as_items(Some(v));
-            let (indexed, dups) =
-                index_items(l, items).map_err(|message| TypedError { path: path_string(path), message })?;
+            let (indexed, dups) = index_items(l, items).map_err(|message| TypedError {
+                path: path_string(path),
+                message,
+            })?;
             if let Some(d) = dups.first() {
-                return Err(TypedError { path: path_string(path), message: format!("duplicate entries for key {d}") });
+                return Err(TypedError {
+                    path: path_string(path),
+                    message: format!("duplicate entries for key {d}"),
+                });
             }
             for (pe, item) in indexed {
                 path.push(pe);
@@ -211,7 +225,13 @@ fn walk_compare(
             for k in ordered_keys(lm, rm) {
                 let child = o.child(&k);
                 path.push(PathElement::Field(k.clone()));
-                walk_compare(lm.and_then(|m| m.get(&k)), rm.and_then(|m| m.get(&k)), child.shape, path, c);
+                walk_compare(
+                    lm.and_then(|m| m.get(&k)),
+                    rm.and_then(|m| m.get(&k)),
+                    child.shape,
+                    path,
+                    c,
+                );
                 path.pop();
             }
             post_rule(l, r, path, c);
@@ -220,7 +240,8 @@ fn walk_compare(
             if is_empty_container(l) && is_empty_container(r) {
                 return leaf_rule(l, r, path, c);
             }
-            let (Ok((li, _)), Ok((ri, _))) = (index_items(ls, as_items(l)), index_items(ls, as_items(r))) else {
+            let (Ok((li, _)), Ok((ri, _))) = (index_items(ls, as_items(l)), index_items(ls, as_items(r)))
+            else {
                 // Items without a valid identity: the list can only be compared as a whole.
                 return leaf_rule(l, r, path, c);
             };
@@ -278,7 +299,11 @@ pub fn merge(live: Option<&Value>, applied: Option<&Value>, shape: &TypeShape) -
     }
 }
 
-fn merge_map(o: &ObjectShape, l: Option<&Map<String, Value>>, r: Option<&Map<String, Value>>) -> Map<String, Value> {
+fn merge_map(
+    o: &ObjectShape,
+    l: Option<&Map<String, Value>>,
+    r: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for k in ordered_keys(l, r) {
         let child = o.child(&k);
@@ -453,8 +478,17 @@ mod tests {
     fn widget() -> TypeShape {
         strukt([
             ("metadata", object_meta()),
-            ("spec", strukt([("tags", atomic_list(TypeShape::Scalar)), ("size", TypeShape::Scalar)])),
-            ("status", strukt([("conditions", keyed_list(&["type"], "type", strukt([])))])),
+            (
+                "spec",
+                strukt([
+                    ("tags", atomic_list(TypeShape::Scalar)),
+                    ("size", TypeShape::Scalar),
+                ]),
+            ),
+            (
+                "status",
+                strukt([("conditions", keyed_list(&["type"], "type", strukt([])))]),
+            ),
             ("extra", TypeShape::Untyped),
         ])
     }
@@ -501,8 +535,15 @@ mod tests {
         let e = to_field_set(&json!({"status": {"conditions": [{"status": "x"}]}}), &shape).unwrap_err();
         assert_eq!(e.path, ".status.conditions");
         assert!(e.message.contains("omits key field \"type\""), "{}", e.message);
-        let e = to_field_set(&json!({"status": {"conditions": [{"type": "A"}, {"type": "A"}]}}), &shape).unwrap_err();
-        assert_eq!(e.to_string(), ".status.conditions: duplicate entries for key [type=\"A\"]");
+        let e = to_field_set(
+            &json!({"status": {"conditions": [{"type": "A"}, {"type": "A"}]}}),
+            &shape,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            ".status.conditions: duplicate entries for key [type=\"A\"]"
+        );
         let e = to_field_set(&json!({"metadata": {"finalizers": [{"a": 1}]}}), &shape).unwrap_err();
         assert!(e.message.contains("only scalar values"));
     }
@@ -511,7 +552,12 @@ mod tests {
     fn key_defaults_fill_missing_key_fields() {
         let shape = strukt([(
             "ports",
-            keyed_list_with_defaults(&["containerPort", "protocol"], &[("protocol", json!("TCP"))], "containerPort", strukt([])),
+            keyed_list_with_defaults(
+                &["containerPort", "protocol"],
+                &[("protocol", json!("TCP"))],
+                "containerPort",
+                strukt([]),
+            ),
         )]);
         let s = to_field_set(&json!({"ports": [{"containerPort": 80}]}), &shape).unwrap();
         assert_eq!(
@@ -523,7 +569,8 @@ mod tests {
     #[test]
     fn compare_cases() {
         let shape = widget();
-        let cases: Vec<(&str, Option<Value>, Value, Value, Value, Value)> = vec![
+        type Case = (&'static str, Option<Value>, Value, Value, Value, Value);
+        let cases: Vec<Case> = vec![
             (
                 "create from nothing marks containers added",
                 None,

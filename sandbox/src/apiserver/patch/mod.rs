@@ -30,7 +30,12 @@ pub enum PatchType {
 impl PatchType {
     /// The patch type of a `Content-Type` header (parameters such as `charset` ignored).
     pub fn from_content_type(content_type: &str) -> Option<PatchType> {
-        let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         Some(match media.as_str() {
             "application/json-patch+json" => PatchType::Json,
             "application/merge-patch+json" => PatchType::Merge,
@@ -57,7 +62,12 @@ pub fn accepted_patch_types(is_custom_resource: bool) -> &'static [PatchType] {
     if is_custom_resource {
         &[PatchType::Json, PatchType::Merge, PatchType::Apply]
     } else {
-        &[PatchType::Json, PatchType::Merge, PatchType::StrategicMerge, PatchType::Apply]
+        &[
+            PatchType::Json,
+            PatchType::Merge,
+            PatchType::StrategicMerge,
+            PatchType::Apply,
+        ]
     }
 }
 
@@ -151,8 +161,14 @@ mod tests {
     fn content_types() {
         let cases = [
             ("application/json-patch+json", Some(PatchType::Json)),
-            ("application/merge-patch+json; charset=utf-8", Some(PatchType::Merge)),
-            ("Application/Strategic-Merge-Patch+JSON", Some(PatchType::StrategicMerge)),
+            (
+                "application/merge-patch+json; charset=utf-8",
+                Some(PatchType::Merge),
+            ),
+            (
+                "Application/Strategic-Merge-Patch+JSON",
+                Some(PatchType::StrategicMerge),
+            ),
             ("application/apply-patch+yaml", Some(PatchType::Apply)),
             ("application/json", None),
         ];
@@ -163,7 +179,10 @@ mod tests {
 
     #[test]
     fn custom_resources_refuse_strategic_merge_patch() {
-        assert_eq!(patch_type_for("application/strategic-merge-patch+json", false), Ok(PatchType::StrategicMerge));
+        assert_eq!(
+            patch_type_for("application/strategic-merge-patch+json", false),
+            Ok(PatchType::StrategicMerge)
+        );
         let s = patch_type_for("application/strategic-merge-patch+json", true).unwrap_err();
         assert_eq!(s["reason"], "UnsupportedMediaType");
         assert_eq!(

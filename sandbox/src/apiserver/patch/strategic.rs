@@ -41,7 +41,11 @@ const SET_ELEMENT_ORDER: &str = "$setElementOrder/";
 ///            json!([{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]));
 /// assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["image"], "v1");
 /// ```
-pub fn strategic_merge_patch(original: &Value, patch: &Value, shape: &TypeShape) -> Result<Value, PatchError> {
+pub fn strategic_merge_patch(
+    original: &Value,
+    patch: &Value,
+    shape: &TypeShape,
+) -> Result<Value, PatchError> {
     let Value::Object(patch) = patch else {
         return Err(PatchError::BadRequest(format!(
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
@@ -78,8 +82,14 @@ fn same_json_type(a: &Value, b: &Value) -> bool {
 }
 
 fn bad_patch_type(directive: &Value, m: &Map<String, Value>) -> PatchError {
-    let d = directive.as_str().map(str::to_string).unwrap_or_else(|| directive.to_string());
-    PatchError::Internal(format!("unknown patch type: {d} in map: {}", go_sharp_v(&Value::Object(m.clone()))))
+    let d = directive
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| directive.to_string());
+    PatchError::Internal(format!(
+        "unknown patch type: {d} in map: {}",
+        go_sharp_v(&Value::Object(m.clone()))
+    ))
 }
 
 fn merge_map(
@@ -123,13 +133,19 @@ fn merge_map(
             continue;
         };
         if !same_json_type(&original_value, &patch_value) {
-            let replaced = if is_delete_list { original_value } else { new_value(patch_value, child)? };
+            let replaced = if is_delete_list {
+                original_value
+            } else {
+                new_value(patch_value, child)?
+            };
             original.insert(key, replaced);
             continue;
         }
         let merged = match (original_value, patch_value) {
             (Value::Object(o), Value::Object(p)) => Value::Object(merge_map(o, p, child)?),
-            (Value::Array(o), Value::Array(p)) => Value::Array(merge_list_field(o, p, child, is_delete_list)?),
+            (Value::Array(o), Value::Array(p)) => {
+                Value::Array(merge_list_field(o, p, child, is_delete_list)?)
+            }
             (_, p) => p,
         };
         original.insert(key, merged);
@@ -165,7 +181,12 @@ fn merge_list_field(
 
 fn discard_nulls(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, discard_nulls(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, discard_nulls(v)))
+                .collect(),
+        ),
         Value::Array(items) => Value::Array(items.into_iter().map(discard_nulls).collect()),
         other => other,
     }
@@ -204,7 +225,10 @@ fn key_of<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
 }
 
 fn no_merge_key(item: &Value, key: &str) -> PatchError {
-    PatchError::Internal(format!("map: {} does not contain declared merge key: {key}", go_sharp_v(item)))
+    PatchError::Internal(format!(
+        "map: {} does not contain declared merge key: {key}",
+        go_sharp_v(item)
+    ))
 }
 
 fn merge_list(
@@ -220,7 +244,10 @@ fn merge_list(
     let kind = element_kind(&original, &patch)?;
     if kind == ElementKind::Scalar {
         if is_delete_list {
-            return Ok(original.into_iter().filter(|o| !patch.iter().any(|p| json_eq(o, p))).collect());
+            return Ok(original
+                .into_iter()
+                .filter(|o| !patch.iter().any(|p| json_eq(o, p)))
+                .collect());
         }
         let mut merged: Vec<Value> = Vec::new();
         for v in original.iter().chain(&patch) {
@@ -229,7 +256,8 @@ fn merge_list(
             }
         }
         let in_patch = |v: &Value| patch.iter().any(|p| json_eq(p, v));
-        let (patch_items, server_only): (Vec<Value>, Vec<Value>) = merged.into_iter().partition(|v| in_patch(v));
+        let (patch_items, server_only): (Vec<Value>, Vec<Value>) =
+            merged.into_iter().partition(|v| in_patch(v));
         let identity = |v: &Value| Some(v.clone());
         let patch_items = sort_by_order(patch_items, &patch, identity);
         let server_only = sort_by_order(server_only, &original, identity);
@@ -237,7 +265,9 @@ fn merge_list(
     }
 
     let Some(key) = merge_key else {
-        return Err(PatchError::Internal("cannot merge lists without merge key".into()));
+        return Err(PatchError::Internal(
+            "cannot merge lists without merge key".into(),
+        ));
     };
     // Special elements: `{"$patch": "delete", <key>: v}` deletes, `{"$patch": "replace"}` replaces.
     let mut original = original;
@@ -255,7 +285,9 @@ fn merge_list(
                 }
                 Some("replace") => replace = true,
                 Some("merge") => {
-                    return Err(PatchError::Internal("merging lists cannot yet be specified in the patch".into()));
+                    return Err(PatchError::Internal(
+                        "merging lists cannot yet be specified in the patch".into(),
+                    ));
                 }
                 _ => return Err(bad_patch_type(&d, item.as_object().unwrap_or(&Map::new()))),
             },
@@ -276,7 +308,10 @@ fn merge_list(
         let Some(kv) = key_of(item, key) else {
             return Err(no_merge_key(item, key));
         };
-        match merged.iter().position(|o| key_of(o, key).is_some_and(|ov| json_eq(ov, kv))) {
+        match merged
+            .iter()
+            .position(|o| key_of(o, key).is_some_and(|ov| json_eq(ov, kv)))
+        {
             Some(i) => {
                 let o = merged[i].as_object().cloned().unwrap_or_default();
                 let p = item.as_object().cloned().unwrap_or_default();
@@ -287,7 +322,13 @@ fn merge_list(
     }
 
     let ident = |v: &Value| key_of(v, key).cloned();
-    let in_patch = |v: &Value| ident(v).is_some_and(|k| patch.iter().any(|p| key_of(p, key).is_some_and(|pk| json_eq(pk, &k))));
+    let in_patch = |v: &Value| {
+        ident(v).is_some_and(|k| {
+            patch
+                .iter()
+                .any(|p| key_of(p, key).is_some_and(|pk| json_eq(pk, &k)))
+        })
+    };
     let (patch_items, server_only): (Vec<Value>, Vec<Value>) = merged.into_iter().partition(|v| in_patch(v));
     let patch_items = sort_by_order(patch_items, &patch, ident);
     let server_only = sort_by_order(server_only, &original, ident);
@@ -296,14 +337,22 @@ fn merge_list(
 
 fn index_in(order: &[Value], v: &Value, ident: impl Fn(&Value) -> Option<Value>) -> Option<usize> {
     let id = ident(v)?;
-    order.iter().position(|o| ident(o).is_some_and(|oi| json_eq(&oi, &id)))
+    order
+        .iter()
+        .position(|o| ident(o).is_some_and(|oi| json_eq(&oi, &id)))
 }
 
 /// Stable sort of `items` by their position in `order`; items `order` lacks go last, in their
 /// current order.
-fn sort_by_order(items: Vec<Value>, order: &[Value], ident: impl Fn(&Value) -> Option<Value> + Copy) -> Vec<Value> {
-    let mut keyed: Vec<(usize, Value)> =
-        items.into_iter().map(|v| (index_in(order, &v, ident).unwrap_or(usize::MAX), v)).collect();
+fn sort_by_order(
+    items: Vec<Value>,
+    order: &[Value],
+    ident: impl Fn(&Value) -> Option<Value> + Copy,
+) -> Vec<Value> {
+    let mut keyed: Vec<(usize, Value)> = items
+        .into_iter()
+        .map(|v| (index_in(order, &v, ident).unwrap_or(usize::MAX), v))
+        .collect();
     keyed.sort_by_key(|(i, _)| *i);
     keyed.into_iter().map(|(_, v)| v).collect()
 }
@@ -324,7 +373,10 @@ fn merge_sorted(
             (Some(_), None) => out.extend(l.next()),
             (None, Some(_)) => out.extend(r.next()),
             (Some(lv), Some(rv)) => {
-                let left_first = match (index_in(server_order, lv, ident), index_in(server_order, rv, ident)) {
+                let left_first = match (
+                    index_in(server_order, lv, ident),
+                    index_in(server_order, rv, ident),
+                ) {
                     (Some(li), Some(ri)) => li < ri,
                     _ => false,
                 };
@@ -339,7 +391,10 @@ fn merge_sorted(
     out
 }
 
-fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, Value>) -> Result<(), PatchError> {
+fn apply_retain_keys(
+    original: &mut Map<String, Value>,
+    patch: &mut Map<String, Value>,
+) -> Result<(), PatchError> {
     let Some(retain) = patch.remove(RETAIN_KEYS) else {
         return Ok(());
     };
@@ -365,11 +420,17 @@ fn merge_set_element_order(
     patch: &mut Map<String, Value>,
     shape: &TypeShape,
 ) -> Result<(), PatchError> {
-    let directives: Vec<String> = patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER)).cloned().collect();
+    let directives: Vec<String> = patch
+        .keys()
+        .filter(|k| k.starts_with(SET_ELEMENT_ORDER))
+        .cloned()
+        .collect();
     for directive in directives {
         let order = patch.remove(&directive).unwrap_or(Value::Null);
         let Value::Array(order) = order else {
-            return Err(PatchError::BadRequest("invalid patch format of setElementOrder list".into()));
+            return Err(PatchError::BadRequest(
+                "invalid patch format of setElementOrder list".into(),
+            ));
         };
         let field = directive[SET_ELEMENT_ORDER.len()..].to_string();
         let list_shape = child_shape(shape, &field);
@@ -451,13 +512,48 @@ mod tests {
     fn map_cases() {
         let shape = deploy();
         let cases: Vec<(&str, Value, Value, Value)> = vec![
-            ("merge maps", json!({"metadata": {"labels": {"a": "1"}}}), json!({"metadata": {"labels": {"b": "2"}}}), json!({"metadata": {"labels": {"a": "1", "b": "2"}}})),
-            ("null deletes", json!({"metadata": {"labels": {"a": "1", "b": "2"}}}), json!({"metadata": {"labels": {"a": null}}}), json!({"metadata": {"labels": {"b": "2"}}})),
-            ("null for a missing key is dropped", json!({}), json!({"metadata": {"labels": {"a": null, "b": "2"}}}), json!({"metadata": {"labels": {"b": "2"}}})),
-            ("$patch replace", json!({"metadata": {"labels": {"a": "1"}}}), json!({"metadata": {"labels": {"$patch": "replace", "b": "2"}}}), json!({"metadata": {"labels": {"b": "2"}}})),
-            ("$patch delete", json!({"metadata": {"labels": {"a": "1"}, "name": "x"}}), json!({"metadata": {"labels": {"$patch": "delete"}}}), json!({"metadata": {"labels": {}, "name": "x"}})),
-            ("type change replaces", json!({"spec": {"replicas": {"x": 1}}}), json!({"spec": {"replicas": 3}}), json!({"spec": {"replicas": 3}})),
-            ("atomic list replaced", json!({"spec": {"template": {"spec": {"tolerations": [{"key": "a"}]}}}}), json!({"spec": {"template": {"spec": {"tolerations": [{"key": "b"}]}}}}), json!({"spec": {"template": {"spec": {"tolerations": [{"key": "b"}]}}}})),
+            (
+                "merge maps",
+                json!({"metadata": {"labels": {"a": "1"}}}),
+                json!({"metadata": {"labels": {"b": "2"}}}),
+                json!({"metadata": {"labels": {"a": "1", "b": "2"}}}),
+            ),
+            (
+                "null deletes",
+                json!({"metadata": {"labels": {"a": "1", "b": "2"}}}),
+                json!({"metadata": {"labels": {"a": null}}}),
+                json!({"metadata": {"labels": {"b": "2"}}}),
+            ),
+            (
+                "null for a missing key is dropped",
+                json!({}),
+                json!({"metadata": {"labels": {"a": null, "b": "2"}}}),
+                json!({"metadata": {"labels": {"b": "2"}}}),
+            ),
+            (
+                "$patch replace",
+                json!({"metadata": {"labels": {"a": "1"}}}),
+                json!({"metadata": {"labels": {"$patch": "replace", "b": "2"}}}),
+                json!({"metadata": {"labels": {"b": "2"}}}),
+            ),
+            (
+                "$patch delete",
+                json!({"metadata": {"labels": {"a": "1"}, "name": "x"}}),
+                json!({"metadata": {"labels": {"$patch": "delete"}}}),
+                json!({"metadata": {"labels": {}, "name": "x"}}),
+            ),
+            (
+                "type change replaces",
+                json!({"spec": {"replicas": {"x": 1}}}),
+                json!({"spec": {"replicas": 3}}),
+                json!({"spec": {"replicas": 3}}),
+            ),
+            (
+                "atomic list replaced",
+                json!({"spec": {"template": {"spec": {"tolerations": [{"key": "a"}]}}}}),
+                json!({"spec": {"template": {"spec": {"tolerations": [{"key": "b"}]}}}}),
+                json!({"spec": {"template": {"spec": {"tolerations": [{"key": "b"}]}}}}),
+            ),
             (
                 "$retainKeys clears other keys",
                 json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
@@ -466,7 +562,11 @@ mod tests {
             ),
         ];
         for (name, orig, patch, want) in cases {
-            assert_eq!(strategic_merge_patch(&orig, &patch, shape).unwrap(), want, "{name}");
+            assert_eq!(
+                strategic_merge_patch(&orig, &patch, shape).unwrap(),
+                want,
+                "{name}"
+            );
         }
     }
 
@@ -475,11 +575,31 @@ mod tests {
         let shape = deploy();
         let orig = pod(json!([{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]));
         let cases: Vec<(&str, Value, Value)> = vec![
-            ("merge item by key", json!([{"name": "b", "image": "3"}]), json!([{"name": "a", "image": "1"}, {"name": "b", "image": "3"}])),
-            ("new item goes before server-only items", json!([{"name": "c", "image": "9"}]), json!([{"name": "c", "image": "9"}, {"name": "a", "image": "1"}, {"name": "b", "image": "2"}])),
-            ("delete item", json!([{"name": "a", "$patch": "delete"}]), json!([{"name": "b", "image": "2"}])),
-            ("replace list", json!([{"$patch": "replace"}, {"name": "z"}]), json!([{"name": "z"}])),
-            ("null inside item deletes the field", json!([{"name": "a", "image": null}]), json!([{"name": "a"}, {"name": "b", "image": "2"}])),
+            (
+                "merge item by key",
+                json!([{"name": "b", "image": "3"}]),
+                json!([{"name": "a", "image": "1"}, {"name": "b", "image": "3"}]),
+            ),
+            (
+                "new item goes before server-only items",
+                json!([{"name": "c", "image": "9"}]),
+                json!([{"name": "c", "image": "9"}, {"name": "a", "image": "1"}, {"name": "b", "image": "2"}]),
+            ),
+            (
+                "delete item",
+                json!([{"name": "a", "$patch": "delete"}]),
+                json!([{"name": "b", "image": "2"}]),
+            ),
+            (
+                "replace list",
+                json!([{"$patch": "replace"}, {"name": "z"}]),
+                json!([{"name": "z"}]),
+            ),
+            (
+                "null inside item deletes the field",
+                json!([{"name": "a", "image": null}]),
+                json!([{"name": "a"}, {"name": "b", "image": "2"}]),
+            ),
         ];
         for (name, patch, want) in cases {
             let out = strategic_merge_patch(&orig, &pod(patch), shape).unwrap();
@@ -491,9 +611,19 @@ mod tests {
     fn primitive_lists() {
         let shape = deploy();
         let orig = json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {"template": {"spec": {"containers": [{"name": "c", "args": ["x", "y"]}]}}}});
-        let out = strategic_merge_patch(&orig, &json!({"metadata": {"finalizers": ["c", "a"]}}), shape).unwrap();
-        assert_eq!(out["metadata"]["finalizers"], json!(["c", "a", "b"]), "set-merge union");
-        let out = strategic_merge_patch(&orig, &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}), shape).unwrap();
+        let out =
+            strategic_merge_patch(&orig, &json!({"metadata": {"finalizers": ["c", "a"]}}), shape).unwrap();
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["c", "a", "b"]),
+            "set-merge union"
+        );
+        let out = strategic_merge_patch(
+            &orig,
+            &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+            shape,
+        )
+        .unwrap();
         assert_eq!(out["metadata"]["finalizers"], json!(["b"]));
         let out = strategic_merge_patch(&orig, &pod(json!([{"name": "c", "args": ["z"]}])), shape).unwrap();
         assert_eq!(containers(&out)[0]["args"], json!(["z"]), "args are replaced");
@@ -508,7 +638,10 @@ mod tests {
             "containers": [{"name": "a", "image": "new"}],
         }}}});
         let out = strategic_merge_patch(&orig, &patch, shape).unwrap();
-        assert_eq!(containers(&out), &json!([{"name": "c"}, {"name": "a", "image": "new"}, {"name": "b"}]));
+        assert_eq!(
+            containers(&out),
+            &json!([{"name": "c"}, {"name": "a", "image": "new"}, {"name": "b"}])
+        );
         let bad = json!({"spec": {"template": {"spec": {
             "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
             "containers": [{"name": "a"}, {"name": "b"}],
@@ -521,13 +654,55 @@ mod tests {
         let shape = deploy();
         let orig = pod(json!([{"name": "a"}]));
         let cases: Vec<(&str, Value, Value, u16, Option<&str>)> = vec![
-            ("not an object", json!({}), json!([1]), 400, Some("json: cannot unmarshal array into Go value of type map[string]interface {}")),
-            ("bad retainKeys", json!({}), json!({"spec": {"strategy": {"$retainKeys": "type"}}}), 400, Some("invalid patch format of retainKeys")),
-            ("patch outside retainKeys", json!({}), json!({"spec": {"strategy": {"$retainKeys": ["type"], "x": 1}}}), 400, Some("invalid patch format of retainKeys")),
-            ("bad setElementOrder", json!({}), json!({"metadata": {"$setElementOrder/finalizers": "x"}}), 400, Some("invalid patch format of setElementOrder list")),
-            ("lists of lists", json!({"metadata": {"finalizers": ["a"]}}), json!({"metadata": {"finalizers": [["b"]]}}), 422, None),
-            ("missing merge key", orig.clone(), pod(json!([{"image": "x"}])), 500, None),
-            ("unknown directive", json!({}), json!({"metadata": {"$patch": "frobnicate"}}), 500, None),
+            (
+                "not an object",
+                json!({}),
+                json!([1]),
+                400,
+                Some("json: cannot unmarshal array into Go value of type map[string]interface {}"),
+            ),
+            (
+                "bad retainKeys",
+                json!({}),
+                json!({"spec": {"strategy": {"$retainKeys": "type"}}}),
+                400,
+                Some("invalid patch format of retainKeys"),
+            ),
+            (
+                "patch outside retainKeys",
+                json!({}),
+                json!({"spec": {"strategy": {"$retainKeys": ["type"], "x": 1}}}),
+                400,
+                Some("invalid patch format of retainKeys"),
+            ),
+            (
+                "bad setElementOrder",
+                json!({}),
+                json!({"metadata": {"$setElementOrder/finalizers": "x"}}),
+                400,
+                Some("invalid patch format of setElementOrder list"),
+            ),
+            (
+                "lists of lists",
+                json!({"metadata": {"finalizers": ["a"]}}),
+                json!({"metadata": {"finalizers": [["b"]]}}),
+                422,
+                None,
+            ),
+            (
+                "missing merge key",
+                orig.clone(),
+                pod(json!([{"image": "x"}])),
+                500,
+                None,
+            ),
+            (
+                "unknown directive",
+                json!({}),
+                json!({"metadata": {"$patch": "frobnicate"}}),
+                500,
+                None,
+            ),
         ];
         for (name, o, p, code, msg) in cases {
             let err = strategic_merge_patch(&o, &p, shape).unwrap_err();
@@ -552,7 +727,12 @@ mod tests {
 
         let live = exchange("deploy-status-settled").response_body().clone();
         let ex = exchange("deploy-restart-annotation");
-        let out = strategic_merge_patch(&live, ex.request_body(), &builtin_kind("apps", "Deployment").unwrap().shape).unwrap();
+        let out = strategic_merge_patch(
+            &live,
+            ex.request_body(),
+            &builtin_kind("apps", "Deployment").unwrap().shape,
+        )
+        .unwrap();
         assert_eq!(out["spec"], ex.response_body()["spec"]);
     }
 }

@@ -79,7 +79,10 @@ fn env_var() -> TypeShape {
 fn probe() -> TypeShape {
     strukt([
         ("exec", strukt([("command", atomic_list(TypeShape::Scalar))])),
-        ("httpGet", strukt([("httpHeaders", atomic_list(TypeShape::open_struct()))])),
+        (
+            "httpGet",
+            strukt([("httpHeaders", atomic_list(TypeShape::open_struct()))]),
+        ),
     ])
 }
 
@@ -107,8 +110,14 @@ fn container() -> TypeShape {
             ]),
         ),
         ("resizePolicy", atomic_list(TypeShape::open_struct())),
-        ("volumeMounts", keyed_list(&["mountPath"], "mountPath", TypeShape::open_struct())),
-        ("volumeDevices", keyed_list(&["devicePath"], "devicePath", TypeShape::open_struct())),
+        (
+            "volumeMounts",
+            keyed_list(&["mountPath"], "mountPath", TypeShape::open_struct()),
+        ),
+        (
+            "volumeDevices",
+            keyed_list(&["devicePath"], "devicePath", TypeShape::open_struct()),
+        ),
         ("livenessProbe", probe()),
         ("readinessProbe", probe()),
         ("startupProbe", probe()),
@@ -116,7 +125,10 @@ fn container() -> TypeShape {
             "securityContext",
             strukt([(
                 "capabilities",
-                strukt([("add", atomic_list(TypeShape::Scalar)), ("drop", atomic_list(TypeShape::Scalar))]),
+                strukt([
+                    ("add", atomic_list(TypeShape::Scalar)),
+                    ("drop", atomic_list(TypeShape::Scalar)),
+                ]),
             )]),
         ),
     ])
@@ -124,10 +136,22 @@ fn container() -> TypeShape {
 
 fn volume() -> TypeShape {
     strukt([
-        ("secret", strukt([("items", atomic_list(TypeShape::open_struct()))])),
-        ("configMap", strukt([("items", atomic_list(TypeShape::open_struct()))])),
-        ("projected", strukt([("sources", atomic_list(TypeShape::open_struct()))])),
-        ("downwardAPI", strukt([("items", atomic_list(TypeShape::open_struct()))])),
+        (
+            "secret",
+            strukt([("items", atomic_list(TypeShape::open_struct()))]),
+        ),
+        (
+            "configMap",
+            strukt([("items", atomic_list(TypeShape::open_struct()))]),
+        ),
+        (
+            "projected",
+            strukt([("sources", atomic_list(TypeShape::open_struct()))]),
+        ),
+        (
+            "downwardAPI",
+            strukt([("items", atomic_list(TypeShape::open_struct()))]),
+        ),
     ])
 }
 
@@ -138,18 +162,31 @@ pub fn pod_spec() -> TypeShape {
         ("initContainers", keyed_list(&["name"], "name", container())),
         ("containers", keyed_list(&["name"], "name", container())),
         ("ephemeralContainers", keyed_list(&["name"], "name", container())),
-        ("imagePullSecrets", keyed_list(&["name"], "name", TypeShape::open_struct())),
+        (
+            "imagePullSecrets",
+            keyed_list(&["name"], "name", TypeShape::open_struct()),
+        ),
         ("tolerations", atomic_list(TypeShape::open_struct())),
         ("hostAliases", keyed_list(&["ip"], "ip", TypeShape::open_struct())),
         (
             "topologySpreadConstraints",
-            keyed_list(&["topologyKey", "whenUnsatisfiable"], "topologyKey", TypeShape::open_struct()),
+            keyed_list(
+                &["topologyKey", "whenUnsatisfiable"],
+                "topologyKey",
+                TypeShape::open_struct(),
+            ),
         ),
         ("readinessGates", atomic_list(TypeShape::open_struct())),
         ("nodeSelector", atomic_string_map()),
         ("overhead", string_map()),
-        ("resourceClaims", keyed_list(&["name"], "name", TypeShape::open_struct())),
-        ("schedulingGates", keyed_list(&["name"], "name", TypeShape::open_struct())),
+        (
+            "resourceClaims",
+            keyed_list(&["name"], "name", TypeShape::open_struct()),
+        ),
+        (
+            "schedulingGates",
+            keyed_list(&["name"], "name", TypeShape::open_struct()),
+        ),
     ])
 }
 
@@ -228,7 +265,10 @@ fn kinds() -> Vec<BuiltinKind> {
         BuiltinKind {
             group: "",
             kind: "Pod",
-            shape: with_meta([("spec", pod_spec()), ("status", strukt([("conditions", conditions())]))]),
+            shape: with_meta([
+                ("spec", pod_spec()),
+                ("status", strukt([("conditions", conditions())])),
+            ]),
             create_baseline: json!({"metadata": {"creationTimestamp": null}, "spec": {"containers": null}, "status": {}}),
             status_subresource: true,
             main_reset: STATUS,
@@ -271,7 +311,10 @@ fn kinds() -> Vec<BuiltinKind> {
         BuiltinKind {
             group: "apps",
             kind: "Deployment",
-            shape: workload(strukt([("strategy", strukt([("rollingUpdate", TypeShape::open_struct())]))])),
+            shape: workload(strukt([(
+                "strategy",
+                strukt([("rollingUpdate", TypeShape::open_struct())]),
+            )])),
             create_baseline: json!({
                 "metadata": {"creationTimestamp": null},
                 "spec": {"selector": null, "template": pod_template_baseline(), "strategy": {}},
@@ -339,20 +382,29 @@ fn kinds() -> Vec<BuiltinKind> {
             "ClusterRole",
             with_meta([
                 ("rules", atomic_list(TypeShape::open_struct())),
-                ("aggregationRule", strukt([("clusterRoleSelectors", atomic_list(label_selector()))])),
+                (
+                    "aggregationRule",
+                    strukt([("clusterRoleSelectors", atomic_list(label_selector()))]),
+                ),
             ]),
             json!({"metadata": {"creationTimestamp": null}, "rules": null}),
         ),
         plain(
             "rbac.authorization.k8s.io",
             "RoleBinding",
-            with_meta([("subjects", atomic_list(atomic_struct())), ("roleRef", atomic_struct())]),
+            with_meta([
+                ("subjects", atomic_list(atomic_struct())),
+                ("roleRef", atomic_struct()),
+            ]),
             json!({"metadata": {"creationTimestamp": null}, "roleRef": {"apiGroup": "", "kind": "", "name": ""}}),
         ),
         plain(
             "rbac.authorization.k8s.io",
             "ClusterRoleBinding",
-            with_meta([("subjects", atomic_list(atomic_struct())), ("roleRef", atomic_struct())]),
+            with_meta([
+                ("subjects", atomic_list(atomic_struct())),
+                ("roleRef", atomic_struct()),
+            ]),
             json!({"metadata": {"creationTimestamp": null}, "roleRef": {"apiGroup": "", "kind": "", "name": ""}}),
         ),
         BuiltinKind {
@@ -424,7 +476,10 @@ mod tests {
     use super::*;
 
     fn list<'a>(k: &'a BuiltinKind, path: &[&str]) -> &'a super::super::ListShape {
-        k.shape.at(path).and_then(TypeShape::as_list).unwrap_or_else(|| panic!("{path:?} is not a list"))
+        k.shape
+            .at(path)
+            .and_then(TypeShape::as_list)
+            .unwrap_or_else(|| panic!("{path:?} is not a list"))
     }
 
     #[test]
@@ -435,21 +490,41 @@ mod tests {
             (
                 "containers by name",
                 vec!["spec", "template", "spec", "containers"],
-                ListType::Map { keys: vec!["name".into()], key_defaults: Default::default() },
-                PatchStrategy::Merge { key: Some("name".into()) },
+                ListType::Map {
+                    keys: vec!["name".into()],
+                    key_defaults: Default::default(),
+                },
+                PatchStrategy::Merge {
+                    key: Some("name".into()),
+                },
             ),
             (
                 "env by name",
                 [&c[..], &["env"]].concat(),
-                ListType::Map { keys: vec!["name".into()], key_defaults: Default::default() },
-                PatchStrategy::Merge { key: Some("name".into()) },
+                ListType::Map {
+                    keys: vec!["name".into()],
+                    key_defaults: Default::default(),
+                },
+                PatchStrategy::Merge {
+                    key: Some("name".into()),
+                },
             ),
-            ("envFrom atomic", [&c[..], &["envFrom"]].concat(), ListType::Atomic, PatchStrategy::Replace),
+            (
+                "envFrom atomic",
+                [&c[..], &["envFrom"]].concat(),
+                ListType::Atomic,
+                PatchStrategy::Replace,
+            ),
             (
                 "volumeMounts by mountPath",
                 [&c[..], &["volumeMounts"]].concat(),
-                ListType::Map { keys: vec!["mountPath".into()], key_defaults: Default::default() },
-                PatchStrategy::Merge { key: Some("mountPath".into()) },
+                ListType::Map {
+                    keys: vec!["mountPath".into()],
+                    key_defaults: Default::default(),
+                },
+                PatchStrategy::Merge {
+                    key: Some("mountPath".into()),
+                },
             ),
             (
                 "tolerations atomic",
@@ -466,14 +541,24 @@ mod tests {
             (
                 "ownerReferences by uid",
                 vec!["metadata", "ownerReferences"],
-                ListType::Map { keys: vec!["uid".into()], key_defaults: Default::default() },
-                PatchStrategy::Merge { key: Some("uid".into()) },
+                ListType::Map {
+                    keys: vec!["uid".into()],
+                    key_defaults: Default::default(),
+                },
+                PatchStrategy::Merge {
+                    key: Some("uid".into()),
+                },
             ),
             (
                 "conditions by type",
                 vec!["status", "conditions"],
-                ListType::Map { keys: vec!["type".into()], key_defaults: Default::default() },
-                PatchStrategy::Merge { key: Some("type".into()) },
+                ListType::Map {
+                    keys: vec!["type".into()],
+                    key_defaults: Default::default(),
+                },
+                PatchStrategy::Merge {
+                    key: Some("type".into()),
+                },
             ),
         ];
         for (name, path, lt, ps) in cases {
@@ -484,7 +569,12 @@ mod tests {
         let ports = list(d, &[&c[..], &["ports"]].concat());
         assert!(matches!(&ports.list_type, ListType::Map { keys, key_defaults }
             if keys == &["containerPort", "protocol"] && key_defaults["protocol"] == "TCP"));
-        assert_eq!(ports.patch, PatchStrategy::Merge { key: Some("containerPort".into()) });
+        assert_eq!(
+            ports.patch,
+            PatchStrategy::Merge {
+                key: Some("containerPort".into())
+            }
+        );
         assert_eq!(d.shape.map_type_at(&["spec", "selector"]), Some(MapType::Atomic));
     }
 

@@ -109,7 +109,10 @@ pub enum PatchStrategy {
 }
 
 static OPEN_STRUCT: LazyLock<TypeShape> = LazyLock::new(|| {
-    TypeShape::Object(Box::new(ObjectShape { other_keys: OtherKeys::OpenStructFields, ..Default::default() }))
+    TypeShape::Object(Box::new(ObjectShape {
+        other_keys: OtherKeys::OpenStructFields,
+        ..Default::default()
+    }))
 });
 static UNTYPED: TypeShape = TypeShape::Untyped;
 
@@ -127,12 +130,24 @@ impl ObjectShape {
     /// The shape of key `key`.
     pub fn child(&self, key: &str) -> ChildShape<'_> {
         if let Some(s) = self.fields.get(key) {
-            return ChildShape { shape: s, named: true };
+            return ChildShape {
+                shape: s,
+                named: true,
+            };
         }
         match &self.other_keys {
-            OtherKeys::Elements(s) => ChildShape { shape: s, named: false },
-            OtherKeys::OpenStructFields => ChildShape { shape: &OPEN_STRUCT, named: true },
-            OtherKeys::None => ChildShape { shape: &UNTYPED, named: false },
+            OtherKeys::Elements(s) => ChildShape {
+                shape: s,
+                named: false,
+            },
+            OtherKeys::OpenStructFields => ChildShape {
+                shape: &OPEN_STRUCT,
+                named: true,
+            },
+            OtherKeys::None => ChildShape {
+                shape: &UNTYPED,
+                named: false,
+            },
         }
     }
 
@@ -143,8 +158,10 @@ impl ObjectShape {
 }
 
 /// The shape of the object node an untyped map stands for (keys are untyped elements).
-static UNTYPED_OBJECT: LazyLock<ObjectShape> =
-    LazyLock::new(|| ObjectShape { other_keys: OtherKeys::Elements(TypeShape::Untyped), ..Default::default() });
+static UNTYPED_OBJECT: LazyLock<ObjectShape> = LazyLock::new(|| ObjectShape {
+    other_keys: OtherKeys::Elements(TypeShape::Untyped),
+    ..Default::default()
+});
 
 /// How a node is to be treated for a given value, after reconciling shape and value.
 #[derive(Clone, Copy, Debug)]
@@ -184,7 +201,12 @@ impl TypeShape {
     /// granular only when every present, non-null side is an object; lists are item-wise only when
     /// they are `set`/`map` lists and every present side is an array.
     pub fn resolve(&self, values: &[Option<&Value>]) -> Resolved<'_> {
-        let present: Vec<&Value> = values.iter().flatten().copied().filter(|v| !v.is_null()).collect();
+        let present: Vec<&Value> = values
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| !v.is_null())
+            .collect();
         match self {
             TypeShape::Object(o) if present.iter().all(|v| v.is_object()) => {
                 if o.is_atomic() {
@@ -267,7 +289,10 @@ pub mod build {
 
     /// A `map[string]T`.
     pub fn map_of(element: TypeShape) -> TypeShape {
-        TypeShape::Object(Box::new(ObjectShape { other_keys: OtherKeys::Elements(element), ..Default::default() }))
+        TypeShape::Object(Box::new(ObjectShape {
+            other_keys: OtherKeys::Elements(element),
+            ..Default::default()
+        }))
     }
 
     /// A `map[string]string`.
@@ -286,7 +311,11 @@ pub mod build {
 
     /// An atomic list (strategic merge patch replaces it too).
     pub fn atomic_list(items: TypeShape) -> TypeShape {
-        TypeShape::List(Box::new(ListShape { items, list_type: ListType::Atomic, patch: PatchStrategy::Replace }))
+        TypeShape::List(Box::new(ListShape {
+            items,
+            list_type: ListType::Atomic,
+            patch: PatchStrategy::Replace,
+        }))
     }
 
     /// A set of scalars that strategic merge patch merges as a union (e.g. `finalizers`).
@@ -317,7 +346,9 @@ pub mod build {
                 keys: keys.iter().map(|k| k.to_string()).collect(),
                 key_defaults: defaults.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             },
-            patch: PatchStrategy::Merge { key: Some(patch_key.to_string()) },
+            patch: PatchStrategy::Merge {
+                key: Some(patch_key.to_string()),
+            },
         }))
     }
 }
@@ -334,12 +365,30 @@ mod tests {
         let s = strukt([("a", TypeShape::Scalar)]);
         assert!(matches!(s.resolve(&[Some(&json!({}))]), Resolved::Object(_)));
         assert!(matches!(s.resolve(&[Some(&json!("x"))]), Resolved::Leaf));
-        assert!(matches!(s.resolve(&[None, Some(&Value::Null)]), Resolved::Object(_)));
-        assert!(matches!(atomic_struct().resolve(&[Some(&json!({}))]), Resolved::Leaf));
-        assert!(matches!(TypeShape::Untyped.resolve(&[Some(&json!({"a": 1}))]), Resolved::Object(_)));
-        assert!(matches!(TypeShape::Untyped.resolve(&[Some(&json!([1]))]), Resolved::Leaf));
-        assert!(matches!(merged_set().resolve(&[Some(&json!(["a"]))]), Resolved::List(_)));
-        assert!(matches!(atomic_list(TypeShape::Scalar).resolve(&[Some(&json!(["a"]))]), Resolved::Leaf));
+        assert!(matches!(
+            s.resolve(&[None, Some(&Value::Null)]),
+            Resolved::Object(_)
+        ));
+        assert!(matches!(
+            atomic_struct().resolve(&[Some(&json!({}))]),
+            Resolved::Leaf
+        ));
+        assert!(matches!(
+            TypeShape::Untyped.resolve(&[Some(&json!({"a": 1}))]),
+            Resolved::Object(_)
+        ));
+        assert!(matches!(
+            TypeShape::Untyped.resolve(&[Some(&json!([1]))]),
+            Resolved::Leaf
+        ));
+        assert!(matches!(
+            merged_set().resolve(&[Some(&json!(["a"]))]),
+            Resolved::List(_)
+        ));
+        assert!(matches!(
+            atomic_list(TypeShape::Scalar).resolve(&[Some(&json!(["a"]))]),
+            Resolved::Leaf
+        ));
     }
 
     #[test]
@@ -355,7 +404,10 @@ mod tests {
 
     #[test]
     fn at_walks_lists() {
-        let s = strukt([("items", keyed_list(&["name"], "name", strukt([("v", merged_set())])))]);
+        let s = strukt([(
+            "items",
+            keyed_list(&["name"], "name", strukt([("v", merged_set())])),
+        )]);
         assert_eq!(s.list_type_at(&["items", "[]", "v"]), Some(&ListType::Set));
         assert!(s.at(&["items", "x"]).is_none());
         assert_eq!(s.map_type_at(&["items", "[]"]), Some(MapType::Granular));
