@@ -387,8 +387,22 @@ pub fn apply(
         }
     }
     if !conflicts.is_empty() && !force {
-        conflicts.sort_by(|a, b| a.manager.cmp(&b.manager).then_with(|| a.path.cmp(&b.path)));
-        return Err(ApplyError::Conflicts(Conflicts(conflicts)));
+        // `kubectl apply --server-side` taking over from client-side apply: conflicts on fields
+        // the last-applied annotation holds with their live value are forced.
+        let allowed = if req.manager == KUBECTL {
+            live_stripped
+                .as_ref()
+                .and_then(|l| conflicts_allowed_by_last_applied(l, kind.shape))
+        } else {
+            None
+        };
+        if let Some(allowed) = allowed {
+            conflicts.retain(|c| !allowed.has(&c.path.0));
+        }
+        if !conflicts.is_empty() {
+            conflicts.sort_by(|a, b| a.manager.cmp(&b.manager).then_with(|| a.path.cmp(&b.path)));
+            return Err(ApplyError::Conflicts(Conflicts(conflicts)));
+        }
     }
     for (i, e) in managers.iter_mut().enumerate() {
         if i != my_index {
@@ -399,12 +413,94 @@ pub fn apply(
     managers.retain(|e| !e.fields.is_empty());
 
     let mut object = merged;
+    if req.manager == KUBECTL && live_stripped.as_ref().is_some_and(|l| last_applied(l).is_some()) {
+        set_last_applied(&mut object, applied);
+    }
     managed::set_on_object(&mut object, &managers);
     let changed = match live {
         Some(l) => restore_timestamps_if_unchanged(l, &mut object),
         None => true,
     };
     Ok(Written { object, changed })
+}
+
+/// The field manager `kubectl apply --server-side` uses; kube-apiserver keeps its client-side
+/// apply annotation in sync and lets it take over fields client-side apply set.
+pub const KUBECTL: &str = "kubectl";
+
+/// The annotation client-side `kubectl apply` records the applied configuration in.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn last_applied(obj: &Value) -> Option<&str> {
+    obj.get("metadata")?
+        .get("annotations")?
+        .get(LAST_APPLIED_ANNOTATION)?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+/// The fields of the last-applied configuration whose live value still equals it.
+fn conflicts_allowed_by_last_applied(live: &Value, shape: &TypeShape) -> Option<FieldSet> {
+    let last: Value = serde_json::from_str(last_applied(live)?).ok()?;
+    let last_set = to_field_set(&last, shape).ok()?;
+    let cmp = compare(Some(&last), Some(live), shape);
+    Some(last_set.difference(&cmp.modified))
+}
+
+/// Records `applied` (without the annotation itself) as the last-applied configuration, as
+/// kube-apiserver does for `kubectl` applies on objects that have the annotation.
+fn set_last_applied(object: &mut Value, applied: &Value) {
+    let mut recorded = applied.clone();
+    if let Some(annotations) = recorded
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+        if annotations.is_empty()
+            && let Some(meta) = recorded.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.remove("annotations");
+        }
+    }
+    let text = format!("{}\n", serde_json::to_string(&recorded).unwrap_or_default());
+    crate::apiserver::json_value::set_path(
+        object,
+        &[
+            "metadata".into(),
+            "annotations".into(),
+            LAST_APPLIED_ANNOTATION.into(),
+        ],
+        Value::String(text),
+    );
+}
+
+/// Parses a server-side apply body (`application/apply-patch+yaml`: YAML or JSON) into the applied
+/// configuration, with kube-apiserver's 400 on malformed input (`error decoding YAML: ...`).
+pub fn parse_apply_body(body: &[u8]) -> Result<Value, ApplyError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApplyError::BadRequest(format!("error decoding YAML: invalid UTF-8: {e}")))?;
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let parsed: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(_) => serde_saphyr::from_str(text)
+            .map_err(|e| ApplyError::BadRequest(format!("error decoding YAML: {e}")))?,
+    };
+    match parsed {
+        Value::Object(_) => Ok(parsed),
+        Value::Null => Ok(Value::Object(Map::new())),
+        other => Err(ApplyError::BadRequest(format!(
+            "error decoding YAML: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            match other {
+                Value::Array(_) => "array",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                _ => "bool",
+            }
+        ))),
+    }
 }
 
 /// Records a non-apply write (create, `PUT`, merge / JSON / strategic patch) by `req.manager`.

@@ -846,3 +846,75 @@ fn replay_patches_of_builtin_kinds() {
         None,
     );
 }
+
+#[test]
+fn kubectl_server_side_apply_takes_over_from_client_side_apply() {
+    let e = Env::new();
+    // Client-side apply: an Update by kubectl-client-side-apply with the annotation.
+    let mut csa = thing(json!({"size": 1, "color": "red"}));
+    csa["metadata"]["annotations"] = json!({
+        LAST_APPLIED_ANNOTATION: "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Thing\",\"metadata\":{\"name\":\"t\"},\"spec\":{\"color\":\"red\",\"size\":1}}\n"
+    });
+    let live = e.update(None, &csa, "kubectl-client-side-apply").object;
+    let mut changed = live.clone();
+    changed["spec"]["color"] = json!("blue");
+    let live = e.update(Some(&live), &changed, "someone-else").object;
+
+    // kubectl: conflicts on fields the annotation still describes are forced; others are not.
+    let cfg = thing(json!({"size": 2, "color": "green"}));
+    let err = e.apply(Some(&live), &cfg, "kubectl", false).unwrap_err();
+    assert_eq!(
+        err.status()["message"],
+        "Apply failed with 1 conflict: conflict with \"someone-else\" using example.com/v1: .spec.color"
+    );
+    let obj = e.apply_ok(Some(&live), &thing(json!({"size": 2})), "kubectl");
+    assert_eq!(obj["spec"]["size"], 2);
+    assert_eq!(
+        fields_of(&obj, "kubectl/Apply"),
+        json!({"f:spec": {"f:size": {}}})
+    );
+    assert_eq!(
+        obj["metadata"]["annotations"][LAST_APPLIED_ANNOTATION],
+        "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Thing\",\"metadata\":{\"name\":\"t\"},\"spec\":{\"size\":2}}\n",
+        "annotation kept in sync"
+    );
+    // Any other manager gets the conflict.
+    assert!(
+        e.apply(Some(&live), &thing(json!({"size": 2})), "other", false)
+            .is_err()
+    );
+}
+
+#[test]
+fn apply_bodies() {
+    let cases: Vec<(&str, &str, Result<Value, &str>)> = vec![
+        (
+            "json",
+            r#"{"apiVersion": "v1", "kind": "Secret"}"#,
+            Ok(json!({"apiVersion": "v1", "kind": "Secret"})),
+        ),
+        (
+            "yaml",
+            "apiVersion: v1\nkind: Secret\nstringData:\n  a: \"1\"\n",
+            Ok(json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"a": "1"}})),
+        ),
+        ("empty", "", Ok(json!({}))),
+        (
+            "list",
+            "- a\n- b\n",
+            Err(
+                "error decoding YAML: json: cannot unmarshal array into Go value of type map[string]interface {}",
+            ),
+        ),
+    ];
+    for (name, body, want) in cases {
+        match (parse_apply_body(body.as_bytes()), want) {
+            (Ok(v), Ok(w)) => assert_eq!(v, w, "{name}"),
+            (Err(e), Err(m)) => assert_eq!(e.status()["message"], m, "{name}"),
+            (got, want) => panic!("{name}: {got:?} vs {want:?}"),
+        }
+    }
+    let err = parse_apply_body(b"a: [unclosed").unwrap_err();
+    assert_eq!(err.code(), 400);
+    assert!(err.to_string().starts_with("error decoding YAML: "));
+}

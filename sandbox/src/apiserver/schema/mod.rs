@@ -197,6 +197,29 @@ impl StructuralSchema {
         }
     }
 
+    /// Prepares a server-side apply configuration for a custom resource: unknown fields are
+    /// pruned and reported per `validation`, like [`decode`](Self::decode), but nothing is
+    /// defaulted and `null`s stay (an applier must not come to own defaults, and `null` means
+    /// "unset" in an apply).
+    pub fn prune_applied(&self, mut applied: Value, validation: FieldValidation) -> Result<Decoded, Value> {
+        let pruned = self.prune(&mut applied);
+        let messages: Vec<String> = pruned
+            .iter()
+            .map(|p| format!("unknown field {}", go_quote(p)))
+            .collect();
+        match validation {
+            FieldValidation::Strict if !messages.is_empty() => Err(self.strict_decoding_status(&messages)),
+            FieldValidation::Ignore => Ok(Decoded {
+                object: applied,
+                warnings: Vec::new(),
+            }),
+            _ => Ok(Decoded {
+                object: applied,
+                warnings: messages,
+            }),
+        }
+    }
+
     /// The 400 for a strict decoding failure:
     /// `Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.extra"`.
     pub fn strict_decoding_status(&self, messages: &[String]) -> Value {

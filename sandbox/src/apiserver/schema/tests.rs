@@ -325,3 +325,45 @@ fn metadata_errors_block_cel_rules() {
         "Required name blocks CEL"
     );
 }
+
+#[test]
+fn compiled_schemas_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<StructuralSchema>();
+    assert_send_sync::<CompiledCrd>();
+    let schema = std::sync::Arc::new(widget());
+    let s2 = schema.clone();
+    let errs = std::thread::spawn(move || {
+        let obj = json!({"apiVersion": "conformance.example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "ns"}, "spec": {"size": 7}});
+        s2.validate_custom_resource(&obj, None, true).len()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(errs, 1, "CEL rule evaluated on another thread");
+    drop(schema);
+}
+
+#[test]
+fn applied_configurations_are_pruned_but_not_defaulted() {
+    let schema = StructuralSchema::compile(
+        &json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "size": {"type": "integer", "default": 1}, "color": {"type": "string"}}}}}),
+        "openAPIV3Schema",
+    )
+    .unwrap()
+    .for_kind("example.com", "v1", "Thing");
+    let applied = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"},
+        "spec": {"color": null, "bogus": 1}});
+    let d = schema
+        .prune_applied(applied.clone(), FieldValidation::Warn)
+        .unwrap();
+    assert_eq!(d.object["spec"], json!({"color": null}));
+    assert_eq!(d.warnings, vec!["unknown field \"spec.bogus\""]);
+    assert_eq!(
+        schema
+            .prune_applied(applied, FieldValidation::Strict)
+            .unwrap_err()["code"],
+        400
+    );
+}
