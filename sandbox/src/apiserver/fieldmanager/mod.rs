@@ -594,9 +594,12 @@ pub fn update(kind: &ObjectKind<'_>, live: Option<&Value>, new: &Value, req: &Re
     Written { object, changed }
 }
 
+/// Whether two `managedFields` lists hold the same entries apart from their times. Entries are
+/// compared in a time-independent order, since a new time alone may move an entry in the list.
 fn entries_equal_but_time(a: &Value, b: &Value) -> bool {
     let strip = |v: &Value| -> Vec<Value> {
-        v.as_array()
+        let mut entries: Vec<Value> = v
+            .as_array()
             .map(|items| {
                 items
                     .iter()
@@ -609,7 +612,9 @@ fn entries_equal_but_time(a: &Value, b: &Value) -> bool {
                     })
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        entries.sort_by(crate::apiserver::json_value::json_cmp);
+        entries
     };
     json_eq(&Value::Array(strip(a)), &Value::Array(strip(b)))
 }

@@ -918,3 +918,129 @@ fn apply_bodies() {
     assert_eq!(err.code(), 400);
     assert!(err.to_string().starts_with("error decoding YAML: "));
 }
+
+#[test]
+fn replay_controller_status_update_of_a_deployment() {
+    // kube-controller-manager writes /status: status and the revision annotation (allowed on a
+    // Deployment's status), its entry keeps `subresource: status`, the spec owner is untouched.
+    let deploy = builtin_kind("apps", "Deployment").unwrap();
+    let live = exchange("deploy-status-right-after-restart")
+        .response_body()
+        .clone();
+    let recorded = exchange("deploy-status-after-rollout").response_body().clone();
+    let mut new = recorded.clone();
+    managed::strip_from_object(&mut new);
+    let req = Request::new(
+        "kube-controller-manager",
+        manager_time(&recorded, "kube-controller-manager"),
+    )
+    .on_subresource("status")
+    .with_reset(ResetFields::for_builtin(deploy, Some("status")));
+    let written = update(&ObjectKind::builtin(deploy, "apps/v1"), Some(&live), &new, &req);
+    assert_eq!(
+        written.object["metadata"]["managedFields"],
+        recorded["metadata"]["managedFields"]
+    );
+}
+
+#[test]
+fn deployment_apply_uses_container_and_port_keys() {
+    let deploy = builtin_kind("apps", "Deployment").unwrap();
+    let kind = ObjectKind::builtin(deploy, "apps/v1");
+    let cfg = |image: &str, ports: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": image, "ports": ports}]}}}})
+    };
+    let created = apply(
+        &kind,
+        None,
+        &cfg(
+            "v1",
+            json!([{"containerPort": 80}, {"containerPort": 80, "protocol": "UDP"}]),
+        ),
+        false,
+        &Request::new("kubectl", t(T0)),
+    )
+    .unwrap()
+    .object;
+    assert_eq!(
+        fields_of(&created, "kubectl/Apply")["f:spec"]["f:template"]["f:spec"]["f:containers"],
+        json!({"k:{\"name\":\"c\"}": {".": {}, "f:image": {}, "f:name": {}, "f:ports": {
+            "k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}},
+            "k:{\"containerPort\":80,\"protocol\":\"UDP\"}": {".": {}, "f:containerPort": {}, "f:protocol": {}},
+        }}})
+    );
+    assert_eq!(
+        fields_of(&created, "kubectl/Apply")["f:spec"]["f:selector"],
+        json!({}),
+        "selector is atomic"
+    );
+
+    // A controller sets the image; kubectl re-applying the old image conflicts on that field only.
+    let mut rolled = created.clone();
+    rolled["spec"]["template"]["spec"]["containers"][0]["image"] = json!("v2");
+    let rolled = update(&kind, Some(&created), &rolled, &Request::new("rollout", t(T1))).object;
+    let err = apply(
+        &kind,
+        Some(&rolled),
+        &cfg("v1", json!([{"containerPort": 80}])),
+        false,
+        &Request::new("kubectl", t(T1)),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.status()["message"],
+        "Apply failed with 1 conflict: conflict with \"rollout\" using apps/v1: .spec.template.spec.containers[name=\"c\"].image"
+    );
+    // Dropping the UDP port from the config removes it.
+    let obj = apply(
+        &kind,
+        Some(&rolled),
+        &cfg("v2", json!([{"containerPort": 80}])),
+        false,
+        &Request::new("kubectl", t(T1)),
+    )
+    .unwrap()
+    .object;
+    assert_eq!(
+        obj["spec"]["template"]["spec"]["containers"][0]["ports"],
+        json!([{"containerPort": 80}])
+    );
+}
+
+#[test]
+fn reapply_is_a_no_op_even_when_its_new_time_would_reorder_entries() {
+    let e = Env::new();
+    let cfg_a = thing(json!({"size": 1}));
+    let cfg_b = thing(json!({"color": "red"}));
+    let obj = apply(
+        &e.kind(),
+        None,
+        &cfg_a,
+        false,
+        &Request::new("a", t("2026-01-01T00:00:00Z")),
+    )
+    .unwrap()
+    .object;
+    let obj = apply(
+        &e.kind(),
+        Some(&obj),
+        &cfg_b,
+        false,
+        &Request::new("b", t("2026-01-01T00:00:10Z")),
+    )
+    .unwrap()
+    .object;
+    let again = apply(
+        &e.kind(),
+        Some(&obj),
+        &cfg_a,
+        false,
+        &Request::new("a", t("2026-01-01T00:01:00Z")),
+    )
+    .unwrap();
+    assert!(!again.changed);
+    assert_eq!(again.object, obj);
+}
