@@ -9,13 +9,23 @@
 //!
 //! Invariant: the store is independent of any listener or runtime: [`ApiServer::serve`] can be
 //! called again after [`ServingHandle::shutdown`], from another runtime, on the same objects.
+//!
+//! The field semantics (CRD structural schemas, strategic merge patch, server-side apply and
+//! managedFields) are pure libraries: [`schema`], [`patch`], [`fieldmanager`], over [`shape`],
+//! [`field_errors`] and [`json_value`]; [`fields_bridge`] is the one place the verbs call them.
 
 pub mod defaults;
+pub mod field_errors;
+pub mod fieldmanager;
 pub mod fields_bridge;
+pub mod json_value;
 pub mod operations;
+pub mod patch;
 pub mod request;
 pub mod resources;
+pub mod schema;
 pub mod selectors;
+pub mod shape;
 pub mod status;
 pub mod store;
 pub mod validation;
@@ -26,6 +36,8 @@ mod discovery;
 mod http;
 mod jsonpath;
 mod openapi;
+#[cfg(test)]
+mod recordings;
 mod scale;
 mod table;
 mod watch;
