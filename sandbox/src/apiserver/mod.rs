@@ -42,6 +42,7 @@ mod scale;
 mod table;
 mod watch;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -162,6 +163,7 @@ impl ApiServerBuilder {
                 watch_buffer: self.watch_buffer,
             }),
             registry: RwLock::new(Registry::with_builtins()),
+            crd_schemas: Mutex::new(HashMap::new()),
             access_log: AccessLog::new(self.access_log_capacity),
             collector: Mutex::new(None),
             watch_epoch: tokio::sync::watch::channel(0).0,
@@ -196,6 +198,9 @@ impl ApiServerBuilder {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) registry: RwLock<Registry>,
+    /// Compiled CRD schemas by CRD name, with the spec they were compiled from (see
+    /// `Shared::validate_crd`).
+    pub(crate) crd_schemas: Mutex<HashMap<String, (Value, Arc<schema::CompiledCrd>)>>,
     pub(crate) access_log: AccessLog,
     pub(crate) options: ApiServerBuilder,
     collector: Mutex<Option<JoinHandle<()>>>,
