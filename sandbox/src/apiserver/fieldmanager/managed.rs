@@ -72,10 +72,13 @@ impl ManagedFieldsEntry {
         s
     }
 
-    /// The JSON form.
+    /// The JSON form. NB: an empty manager (a write without `fieldManager` from a client sending
+    /// no `User-Agent`) is omitted, as Go's `omitempty` does.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
-        m.insert("manager".into(), json!(self.manager));
+        if !self.manager.is_empty() {
+            m.insert("manager".into(), json!(self.manager));
+        }
         m.insert("operation".into(), json!(self.operation.as_str()));
         m.insert("apiVersion".into(), json!(self.api_version));
         if let Some(t) = self.time {
@@ -316,6 +319,15 @@ mod tests {
         let entries = decode(&obj).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(encode(&entries).unwrap(), obj["metadata"]["managedFields"]);
+    }
+
+    #[test]
+    fn an_empty_manager_is_omitted_and_read_back() {
+        let nameless = entry("", Operation::Update, 10);
+        let json = nameless.to_json();
+        assert!(json.get("manager").is_none(), "{json}");
+        let back = decode_list(&json!([json])).unwrap();
+        assert_eq!(back, vec![nameless]);
     }
 
     #[test]
