@@ -56,8 +56,8 @@ impl Cluster {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let server = ApiServer::new();
         let handle = server.serve("127.0.0.1:0").await.unwrap();
-        let kubeconfig = kube::config::Kubeconfig::from_yaml(&ApiServer::kubeconfig(&handle.url(), ADMIN_TOKEN))
-            .unwrap();
+        let kubeconfig =
+            kube::config::Kubeconfig::from_yaml(&ApiServer::kubeconfig(&handle.url(), ADMIN_TOKEN)).unwrap();
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .unwrap();
@@ -184,7 +184,12 @@ async fn valid_manifests_are_accepted_by_the_api_server() {
         let manifest = parse(text);
         let (code, body) = cluster.create(&manifest).await;
         assert_eq!(code, 201, "{}: {body:#}", path.display());
-        assert_eq!(body["spec"]["tenantId"], manifest["spec"]["tenantId"], "{}", path.display());
+        assert_eq!(
+            body["spec"]["tenantId"],
+            manifest["spec"]["tenantId"],
+            "{}",
+            path.display()
+        );
         // The same manifest applied server-side is a no-op for its new owner's values, and the
         // stored object deserializes into the operator's types.
         cluster.delete(&manifest).await;
@@ -205,7 +210,12 @@ async fn valid_manifests_are_accepted_by_the_api_server() {
             }
             other => panic!("unexpected kind {other}"),
         };
-        fits.unwrap_or_else(|e| panic!("{}: stored object does not fit the Rust type: {e}", path.display()));
+        fits.unwrap_or_else(|e| {
+            panic!(
+                "{}: stored object does not fit the Rust type: {e}",
+                path.display()
+            )
+        });
         cluster.delete(&manifest).await;
     }
 }
@@ -243,11 +253,17 @@ async fn invalid_manifests_are_refused_with_their_messages() {
             Ok(_) => problems.push(format!("{file}: server-side apply accepted it")),
             Err(kube::Error::Api(status)) => {
                 if status.code != 422 && status.code != 400 {
-                    problems.push(format!("{file}: apply answered {}: {}", status.code, status.message));
+                    problems.push(format!(
+                        "{file}: apply answered {}: {}",
+                        status.code, status.message
+                    ));
                 }
                 for want in &expected {
                     if !status.message.contains(want) {
-                        problems.push(format!("{file}: apply message lacks {want:?}: {}", status.message));
+                        problems.push(format!(
+                            "{file}: apply message lacks {want:?}: {}",
+                            status.message
+                        ));
                     }
                 }
             }

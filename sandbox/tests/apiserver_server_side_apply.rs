@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams, PostParams,
@@ -143,7 +143,11 @@ async fn status_conditions_are_a_list_map_shared_by_managers() {
         )
         .await
         .unwrap();
-    assert_eq!(written.metadata.generation, Some(1), "status writes do not bump generation");
+    assert_eq!(
+        written.metadata.generation,
+        Some(1),
+        "status writes do not bump generation"
+    );
     // Another controller owns another condition of the same list.
     api.patch_status(
         "r1",
@@ -174,7 +178,11 @@ async fn status_conditions_are_a_list_map_shared_by_managers() {
             {"type": "Degraded", "status": "False", "reason": "Fine"}
         ])
     );
-    assert_eq!(after["spec"], json!({"size": 2, "color": "blue"}), "spec untouched, defaulted");
+    assert_eq!(
+        after["spec"],
+        json!({"size": 2, "color": "blue"}),
+        "spec untouched, defaulted"
+    );
     let op = entry(&after, "secret-rotator").expect("operator entry");
     assert_eq!(op["operation"], "Apply");
     assert_eq!(op["subresource"], "status");
@@ -184,7 +192,11 @@ async fn status_conditions_are_a_list_map_shared_by_managers() {
             ".": {}, "f:reason": {}, "f:status": {}, "f:type": {}}}}})
     );
     let other = entry(&after, "health-checker").expect("health-checker entry");
-    assert!(other["fieldsV1"].to_string().contains(r#"k:{\"type\":\"Degraded\"}"#));
+    assert!(
+        other["fieldsV1"]
+            .to_string()
+            .contains(r#"k:{\"type\":\"Degraded\"}"#)
+    );
     assert_eq!(entry(&after, "gitops").unwrap()["subresource"], Value::Null);
 
     // A manager that stops applying its condition removes it; the other manager's stays.
@@ -292,7 +304,11 @@ async fn conflicting_applies_are_refused_unless_forced() {
         .iter()
         .filter_map(|e| e.manager.clone())
         .collect();
-    assert_eq!(managers, vec!["secret-rotator"], "forcing took the field from intruder");
+    assert_eq!(
+        managers,
+        vec!["secret-rotator"],
+        "forcing took the field from intruder"
+    );
     // Two conflicting fields: one message listing both, grouped by manager.
     let labelled = |manager: &str, value: &str| {
         let mut s = secret(&[("client-secret", value)]);
@@ -335,7 +351,10 @@ async fn fields_a_manager_stops_applying_are_removed_unless_shared() {
     api.patch(
         "r1",
         &pp,
-        &Patch::Apply(rotation("r1", json!({"size": 2, "region": "eu", "tags": ["a", "b"]}))),
+        &Patch::Apply(rotation(
+            "r1",
+            json!({"size": 2, "region": "eu", "tags": ["a", "b"]}),
+        )),
     )
     .await
     .unwrap();
@@ -348,7 +367,11 @@ async fn fields_a_manager_stops_applying_are_removed_unless_shared() {
     .await
     .unwrap();
     let after = api
-        .patch("r1", &pp, &Patch::Apply(rotation("r1", json!({"size": 2, "region": "eu"}))))
+        .patch(
+            "r1",
+            &pp,
+            &Patch::Apply(rotation("r1", json!({"size": 2, "region": "eu"}))),
+        )
         .await
         .unwrap();
     let after = serde_json::to_value(&after).unwrap();
@@ -434,7 +457,11 @@ async fn apply_creates_absent_objects_and_honours_preconditions() {
     assert_eq!(refused.code, 409);
 
     let created = secrets
-        .patch("creds", &PatchParams::apply("m"), &Patch::Apply(secret(&[("k", "v")])))
+        .patch(
+            "creds",
+            &PatchParams::apply("m"),
+            &Patch::Apply(secret(&[("k", "v")])),
+        )
         .await
         .unwrap();
     let mut precondition = secret(&[("k", "w")]);
@@ -451,11 +478,19 @@ async fn apply_creates_absent_objects_and_honours_preconditions() {
             .unwrap_err(),
     );
     assert_eq!(refused.code, 409);
-    assert!(refused.message.contains("the object has been modified"), "{}", refused.message);
+    assert!(
+        refused.message.contains("the object has been modified"),
+        "{}",
+        refused.message
+    );
 
     let missing_manager = api_status(
         secrets
-            .patch("creds", &PatchParams::default(), &Patch::Apply(secret(&[("k", "v")])))
+            .patch(
+                "creds",
+                &PatchParams::default(),
+                &Patch::Apply(secret(&[("k", "v")])),
+            )
             .await
             .unwrap_err(),
     );
@@ -545,16 +580,30 @@ async fn custom_resources_get_kube_apiserver_validation_messages() {
         .unwrap_err(),
     );
     assert_eq!(s.code, 422);
-    assert!(s.message.contains("spec.size in body should be less than or equal to 10"), "{}", s.message);
+    assert!(
+        s.message
+            .contains("spec.size in body should be less than or equal to 10"),
+        "{}",
+        s.message
+    );
 }
 
 /// A raw request through the router, returning status, `Warning` headers and body.
-async fn raw(server: &ApiServer, method: &str, uri: &str, content_type: &str, body: Value) -> (u16, Vec<String>, Value) {
+async fn raw(
+    server: &ApiServer,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: Value,
+) -> (u16, Vec<String>, Value) {
     let req = Request::builder()
         .method(method)
         .uri(uri)
         .header("content-type", content_type)
-        .header("authorization", format!("Bearer {}", sandbox::apiserver::ADMIN_TOKEN))
+        .header(
+            "authorization",
+            format!("Bearer {}", sandbox::apiserver::ADMIN_TOKEN),
+        )
         .header("user-agent", "rotation-cli/1.2 (linux)")
         .body(Body::from(body.to_string()))
         .unwrap();
@@ -622,5 +671,63 @@ async fn unknown_fields_are_pruned_with_warnings_or_refused_when_strict() {
         applied["metadata"]["managedFields"][0]["fieldsV1"],
         json!({"f:spec": {"f:color": {}, "f:size": {}}}),
         "the applier owns what it applied, not the pruned field"
+    );
+}
+
+fn compiled_schema(server: &ApiServer) -> sandbox::apiserver::fields_bridge::CompiledSchema {
+    let rt = server.resource("ssa.example.com", "v1", "rotations").unwrap();
+    match &rt.origin {
+        sandbox::apiserver::resources::Origin::Custom { compiled, .. } => compiled.clone(),
+        other => panic!("not a custom resource: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn crd_schemas_are_compiled_once_per_spec() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let api = install_crd(&client).await;
+    let first = compiled_schema(&server);
+    for i in 0..3 {
+        api.create(
+            &PostParams::default(),
+            &serde_json::from_value(rotation(&format!("r{i}"), json!({"size": 1}))).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    // A metadata-only change to the CRD keeps the compiled schema.
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "rotations.ssa.example.com",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        compiled_schema(&server) == first,
+        "recompiled without a spec change"
+    );
+    // A spec change compiles the new schema, which then applies.
+    crds.patch(
+        "rotations.ssa.example.com",
+        &PatchParams::default(),
+        &Patch::Json::<()>(
+            serde_json::from_value(json!([{"op": "replace",
+                "path": "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/size/maximum",
+                "value": 3}]))
+            .unwrap(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(compiled_schema(&server) != first);
+    let obj: DynamicObject = serde_json::from_value(rotation("big", json!({"size": 4}))).unwrap();
+    let s = api_status(api.create(&PostParams::default(), &obj).await.unwrap_err());
+    assert!(
+        s.message.contains("should be less than or equal to 3"),
+        "{}",
+        s.message
     );
 }

@@ -33,13 +33,22 @@ impl Shared {
     /// NB: compiling is the expensive part, so the result is cached per CRD name with the spec it
     /// was compiled from: registering the stored CRD afterwards reuses it, and each CRD spec is
     /// compiled once, never per request.
-    pub(crate) fn validate_crd(&self, crd: &Value, old: Option<&Value>) -> Result<Arc<CompiledCrd>, ApiError> {
+    pub(crate) fn validate_crd(
+        &self,
+        crd: &Value,
+        old: Option<&Value>,
+    ) -> Result<Arc<CompiledCrd>, ApiError> {
         let name = crd
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or("");
         if let Some(old) = old {
-            let group = |v: &Value| v.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
+            let group = |v: &Value| {
+                v.pointer("/spec/group")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
             if group(old) != group(crd) {
                 let error = FieldError::invalid("spec.group", json!(group(crd)), "field is immutable");
                 return Err(ApiError::from_status(&crd_invalid_status(name, &[error])));

@@ -29,8 +29,8 @@ use std::sync::{Arc, LazyLock};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::fieldmanager::{self, ObjectKind, Request, ResetFields};
 use super::field_errors::{FieldError, invalid_status};
+use super::fieldmanager::{self, ObjectKind, Request, ResetFields};
 use super::patch;
 use super::resources::{NameRule, Origin, ResourceType};
 use super::schema::{self, CompiledCrd, FieldValidation as SchemaValidation, StructuralSchema};
@@ -324,7 +324,9 @@ pub fn validate(rt: &ResourceType, object: &Value, old: Option<&Value>) -> Resul
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::from_status(&invalid_status(&rt.group, &rt.kind, name, &errors)))
+        Err(ApiError::from_status(&invalid_status(
+            &rt.group, &rt.kind, name, &errors,
+        )))
     }
 }
 
