@@ -98,8 +98,7 @@ pub fn apply(defaulting: Defaulting, object: &mut Value) {
         Defaulting::Namespace => {
             let meta = child(m, "metadata");
             child(meta, "labels").insert("kubernetes.io/metadata.name".into(), json!(name));
-            let spec = child(m, "spec");
-            set_default(spec, "finalizers", json!(["kubernetes"]));
+            child(m, "spec");
             let status = child(m, "status");
             set_default(status, "phase", json!("Active"));
         }
@@ -193,6 +192,30 @@ pub fn apply(defaulting: Defaulting, object: &mut Value) {
             set_default(status, "acceptedNames", json!({"plural": "", "kind": ""}));
             set_default(status, "storedVersions", Value::Array(storage));
         }
+    }
+}
+
+/// What a kind's strategy sets on a new object after defaulting, so after the creator's fields
+/// are recorded and owned by nobody (`PrepareForCreate`): a Namespace's `kubernetes` finalizer.
+pub fn prepare_for_create(defaulting: Defaulting, object: &mut Value) {
+    if defaulting == Defaulting::Namespace
+        && let Some(m) = obj(object)
+    {
+        set_default(child(m, "spec"), "finalizers", json!(["kubernetes"]));
+    }
+}
+
+/// What a kind's strategy keeps from the stored object on update (`PrepareForUpdate`): a
+/// Namespace's `spec.finalizers`, which only namespace finalization changes.
+pub fn prepare_for_update(defaulting: Defaulting, old: &Value, new: &mut Value) {
+    if defaulting == Defaulting::Namespace
+        && let Some(m) = obj(new)
+    {
+        let spec = child(m, "spec");
+        match old.pointer("/spec/finalizers") {
+            Some(f) => spec.insert("finalizers".into(), f.clone()),
+            None => spec.remove("finalizers"),
+        };
     }
 }
 
