@@ -1,0 +1,6 @@
+//! Integration tests of the operator: the real controller, in-process, with a real `kube::Client`
+//! to the sandbox API server and the real Graph client over HTTP to the Entra emulator.
+
+mod support;
+
+mod happy_path;
