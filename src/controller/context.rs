@@ -58,8 +58,54 @@ pub struct Context {
     pub freshness: Freshness,
     /// Optional test hook.
     pub hook: Option<Arc<dyn StepHook>>,
+    /// Whether each cache holds its initial list.
+    pub synced: CacheSync,
     /// Consecutive pass errors per rotation, for the error backoff.
     pub(crate) errors: Mutex<HashMap<ObjectRef<ClientSecretRotation>, u32>>,
+}
+
+/// One cache's "initial list received" flag.
+///
+/// NB: kube-runtime's `Store::wait_until_ready` wakes only the last of several concurrent waiters
+/// (a oneshot underneath), so concurrent passes must not wait on it; this flag wakes them all.
+#[derive(Clone, Debug)]
+pub struct Synced(tokio::sync::watch::Receiver<bool>);
+
+impl Synced {
+    /// A flag, and the sender that raises it.
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, Self) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    /// Waits until raised.
+    pub async fn wait(&self) -> Result<(), super::Error> {
+        let mut rx = self.0.clone();
+        rx.wait_for(|s| *s)
+            .await
+            .map(|_| ())
+            .map_err(|_| super::Error::CachesStopped)
+    }
+}
+
+/// The flags of the operator's caches.
+#[derive(Clone, Debug)]
+pub struct CacheSync {
+    /// Rotations.
+    pub rotations: Synced,
+    /// Namespaced providers.
+    pub identity_providers: Synced,
+    /// Cluster providers.
+    pub cluster_providers: Synced,
+}
+
+impl CacheSync {
+    /// Waits until every cache holds its initial list.
+    pub async fn all(&self) -> Result<(), super::Error> {
+        self.rotations.wait().await?;
+        self.identity_providers.wait().await?;
+        self.cluster_providers.wait().await
+    }
 }
 
 impl Context {
@@ -83,14 +129,8 @@ impl Context {
     /// Waits until the provider caches have their initial lists (a pass that looked earlier
     /// would see a missing provider and block for nothing).
     pub async fn providers_ready(&self) -> Result<(), super::Error> {
-        self.identity_providers
-            .wait_until_ready()
-            .await
-            .map_err(|_| super::Error::CachesStopped)?;
-        self.cluster_providers
-            .wait_until_ready()
-            .await
-            .map_err(|_| super::Error::CachesStopped)
+        self.synced.identity_providers.wait().await?;
+        self.synced.cluster_providers.wait().await
     }
 
     /// The wait after the `n`th consecutive failed pass of a rotation.

@@ -32,6 +32,7 @@ use super::{
     Context,
     capacity::CapacityGate,
     config::ControllerConfig,
+    context::{CacheSync, Synced},
     freshness::Freshness,
     hooks::StepHook,
     index::RotationIndex,
@@ -134,6 +135,14 @@ impl Operator {
         // the rotations that use them.
         let (provider_events, provider_triggers) =
             mpsc::unbounded_channel::<ObjectRef<ClientSecretRotation>>();
+        let (ip_synced_tx, ip_synced) = Synced::new();
+        let (cp_synced_tx, cp_synced) = Synced::new();
+        let (rotations_synced_tx, rotations_synced) = Synced::new();
+        let synced = CacheSync {
+            rotations: rotations_synced,
+            identity_providers: ip_synced,
+            cluster_providers: cp_synced,
+        };
         let (identity_providers, ip_writer) = reflector::store::<IdentityProvider>();
         {
             let index = index.clone();
@@ -144,15 +153,20 @@ impl Operator {
             )
             .default_backoff()
             .modify(watches::prune)
+            .inspect_ok(move |e| raise_on_init_done(e, &ip_synced_tx))
             .reflect(ip_writer)
             .touched_objects();
             background.spawn(stream.for_each(move |p| {
-                if let Ok(p) = p {
-                    for r in index
-                        .rotations_using_identity_provider(&p.namespace().unwrap_or_default(), &p.name_any())
-                    {
-                        let _ = tx.send(r);
+                match p {
+                    Ok(p) => {
+                        for r in index.rotations_using_identity_provider(
+                            &p.namespace().unwrap_or_default(),
+                            &p.name_any(),
+                        ) {
+                            let _ = tx.send(r);
+                        }
                     }
+                    Err(error) => tracing::warn!(%error, "watching IdentityProviders"),
                 }
                 futures::future::ready(())
             }));
@@ -167,13 +181,17 @@ impl Operator {
             )
             .default_backoff()
             .modify(watches::prune)
+            .inspect_ok(move |e| raise_on_init_done(e, &cp_synced_tx))
             .reflect(cp_writer)
             .touched_objects();
             background.spawn(stream.for_each(move |p| {
-                if let Ok(p) = p {
-                    for r in index.rotations_using_cluster_provider(&p.name_any()) {
-                        let _ = tx.send(r);
+                match p {
+                    Ok(p) => {
+                        for r in index.rotations_using_cluster_provider(&p.name_any()) {
+                            let _ = tx.send(r);
+                        }
                     }
+                    Err(error) => tracing::warn!(%error, "watching ClusterIdentityProviders"),
                 }
                 futures::future::ready(())
             }));
@@ -192,6 +210,7 @@ impl Operator {
             .modify(watches::prune)
             .map_ok(move |event| {
                 index.apply_event(&event);
+                raise_on_init_done(&event, &rotations_synced_tx);
                 event
             })
             .reflect(writer)
@@ -200,16 +219,9 @@ impl Operator {
         };
 
         if let Some(ready) = ready {
-            let (rotations, ips, cps) = (
-                rotations.clone(),
-                identity_providers.clone(),
-                cluster_providers.clone(),
-            );
+            let synced = synced.clone();
             background.spawn(async move {
-                if rotations.wait_until_ready().await.is_ok()
-                    && ips.wait_until_ready().await.is_ok()
-                    && cps.wait_until_ready().await.is_ok()
-                {
+                if synced.all().await.is_ok() {
                     let _ = ready.send(true);
                     tracing::info!("caches synced");
                 }
@@ -237,6 +249,7 @@ impl Operator {
             providers: ProviderCache::default(),
             freshness: Freshness::default(),
             hook,
+            synced,
             errors: Default::default(),
         });
 
@@ -290,10 +303,16 @@ impl Operator {
             .for_each(|result| async move {
                 match result {
                     Ok((rotation, _)) => tracing::trace!(%rotation, "reconciled"),
-                    Err(error) => tracing::debug!(%error, "controller"),
+                    Err(error) => tracing::warn!(%error, "controller"),
                 }
             })
             .await;
         background.shutdown().await;
+    }
+}
+
+fn raise_on_init_done<K>(event: &watcher::Event<K>, synced: &watch::Sender<bool>) {
+    if matches!(event, watcher::Event::InitDone) {
+        synced.send_replace(true);
     }
 }

@@ -1,0 +1,102 @@
+//! `secret-rotator sandbox`: the sandbox API server and Entra emulator on loopback, for trying the
+//! operator without a cluster or a tenant. Installs nothing unless asked (`--install-crds`),
+//! writes a kubeconfig, prints where everything is and how to seed the emulator, and stays up until
+//! interrupted. The two share one clock: `POST /_emulator/clock/advance` moves both.
+
+use std::{io::Write, net::IpAddr, path::PathBuf};
+
+use anyhow::Context;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{Api, api::PostParams};
+use sandbox::{
+    apiserver::{ADMIN_TOKEN, ApiServer},
+    entra::Emulator,
+};
+
+use super::signals;
+
+/// Arguments of `sandbox`.
+#[derive(clap::Args, Debug)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback by default: the sandbox has no authentication to speak of).
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+    /// Port of the Kubernetes API server (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    apiserver_port: u16,
+    /// Port of the Entra emulator (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    entra_port: u16,
+    /// Where to write the kubeconfig (default: `sandbox.kubeconfig` in a fresh temporary
+    /// directory).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Install the operator's CustomResourceDefinitions.
+    #[arg(long)]
+    install_crds: bool,
+}
+
+/// Runs `sandbox`.
+pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+    let emulator = Emulator::new();
+    let clock = emulator.clone();
+    let api = ApiServer::builder().clock(move || clock.now()).build();
+    let api_handle = api
+        .serve((args.address, args.apiserver_port))
+        .await
+        .context("starting the API server")?;
+    let entra_handle = emulator
+        .serve((args.address, args.entra_port).into())
+        .await
+        .context("starting the Entra emulator")?;
+    let kubeconfig = match args.kubeconfig {
+        Some(path) => path,
+        None => {
+            let dir = std::env::temp_dir().join(format!("secret-rotator-sandbox-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            dir.join("sandbox.kubeconfig")
+        }
+    };
+    ApiServer::write_kubeconfig(&kubeconfig, &api_handle.url(), ADMIN_TOKEN)
+        .with_context(|| format!("writing {}", kubeconfig.display()))?;
+    if args.install_crds {
+        let crds: Api<CustomResourceDefinition> = Api::all(api.client());
+        for crd in secret_rotator::api::crds() {
+            crds.create(&PostParams::default(), &crd).await?;
+        }
+    }
+    let entra = entra_handle.url().to_owned();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "secret-rotator sandbox is up (Ctrl-C to stop).\n\
+         kubeconfig: {kubeconfig}\n\
+         apiserver: {apiserver}\n\
+         entra: {entra}\n\
+         \n\
+         Use it:        export KUBECONFIG={kubeconfig}\n\
+         {crds}\
+         Seed Entra (admin API under {entra}/_emulator, JSON in and out):\n\
+         \x20 curl -s -X POST {entra}/_emulator/tenants -H 'content-type: application/json' -d '{{\"domains\":[\"contoso.onmicrosoft.com\"]}}'\n\
+         \x20 curl -s -X POST {entra}/_emulator/tenants/<tenant>/applications -H 'content-type: application/json' -d '{{\"displayName\":\"secret-rotator\"}}'\n\
+         \x20 curl -s -X POST {entra}/_emulator/objects/<operator service principal>/appRoles -H 'content-type: application/json' -d '{{\"roles\":[\"Application.ReadWrite.OwnedBy\"]}}'\n\
+         \x20 curl -s -X POST {entra}/_emulator/objects/<operator appId>/passwords -H 'content-type: application/json' -d '{{}}'\n\
+         \x20 curl -s -X POST {entra}/_emulator/objects/<target object id>/owners -H 'content-type: application/json' -d '{{\"ownerId\":\"<operator service principal>\"}}'\n\
+         Then point an IdentityProvider at it: spec.endpoints {{authority: {entra}, graph: {entra}}}.\n\
+         Move time:     curl -s -X POST {entra}/_emulator/clock/advance -H 'content-type: application/json' -d '{{\"seconds\":3600}}'",
+        kubeconfig = kubeconfig.display(),
+        apiserver = api_handle.url(),
+        crds = if args.install_crds {
+            String::new()
+        } else {
+            "Install CRDs:  secret-rotator crd --stdout | kubectl apply -f -   (or kubectl apply -f crds/)\n"
+                .to_owned()
+        },
+    )?;
+    out.flush()?;
+    drop(out);
+    signals::shutdown().await;
+    api_handle.shutdown().await;
+    entra_handle.shutdown().await;
+    Ok(())
+}
