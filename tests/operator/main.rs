@@ -3,4 +3,5 @@
 
 mod support;
 
+mod crash_safety;
 mod happy_path;

@@ -3,5 +3,6 @@
 
 #![allow(dead_code)]
 
+pub mod hooks;
 pub mod workloads;
 pub mod world;

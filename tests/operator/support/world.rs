@@ -417,9 +417,14 @@ impl World {
         self.em.authenticates(&self.tenant, &self.app(i).app_id, secret)
     }
 
-    /// The passwords of application `i` at the emulator.
+    /// The passwords of application `i` at the emulator that are not removed.
     pub fn passwords(&self, i: usize) -> Vec<sandbox::entra::PasswordCredentialState> {
-        self.em.credentials(&self.app(i).object_id).unwrap()
+        self.em
+            .credentials(&self.app(i).object_id)
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.removed_at.is_none())
+            .collect()
     }
 
     /// Graph calls (any, by the operator) in the emulator's audit log.
