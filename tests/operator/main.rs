@@ -5,3 +5,4 @@ mod support;
 
 mod crash_safety;
 mod happy_path;
+mod requests;
