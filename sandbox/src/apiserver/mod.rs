@@ -33,6 +33,7 @@ mod jsonpath;
 mod openapi;
 mod scale;
 mod table;
+mod tls;
 mod watch;
 
 use std::io;
@@ -168,6 +169,7 @@ impl ApiServerBuilder {
             watch_epoch: tokio::sync::watch::channel(0).0,
             auth: auth::AuthState::default(),
             faults: faults::Faults::new(self.fault_seed),
+            serving_cert: Default::default(),
             options: self,
         });
         let server = ApiServer { shared };
@@ -225,6 +227,7 @@ pub(crate) struct Shared {
     pub(crate) watch_epoch: tokio::sync::watch::Sender<u64>,
     pub(crate) auth: auth::AuthState,
     pub(crate) faults: faults::Faults,
+    pub(crate) serving_cert: std::sync::OnceLock<Result<tls::ServingCert, String>>,
 }
 
 impl Shared {
@@ -339,6 +342,7 @@ impl ApiServer {
             local_addr,
             stop: stop_tx,
             task: Some(task),
+            ca_pem: None,
         })
     }
 
@@ -482,6 +486,8 @@ pub struct ServingHandle {
     local_addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    /// The CA of an HTTPS listener ([`ApiServer::serve_tls`]); `None` for plain HTTP.
+    ca_pem: Option<String>,
 }
 
 impl ServingHandle {
@@ -490,9 +496,10 @@ impl ServingHandle {
         self.local_addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://...` for [`ApiServer::serve_tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// Stops accepting connections, ends live watches served through this listener and waits

@@ -449,6 +449,30 @@ impl ApiServer {
             .map(|(t, _)| SecretString::from(t))
     }
 
+    /// Binds `system:anonymous` to `cluster-admin` (ClusterRoleBinding
+    /// `sandbox:anonymous-admin`), as an insecure development cluster would.
+    ///
+    /// NB: kubectl (client-go's kubeconfig loader) sends a kubeconfig user's credentials only to
+    /// TLS servers, so against [`ApiServer::serve`]'s plain-HTTP listener kubectl is always
+    /// `system:anonymous`; tests that drive kubectl as an administrator call this.
+    pub fn allow_anonymous_admin(&self) {
+        let g = rbac::RBAC_GROUP;
+        let Some(rt) = self.resource(g, "v1", "clusterrolebindings") else {
+            return;
+        };
+        if self.get(&rt, "", "sandbox:anonymous-admin").is_some() {
+            return;
+        }
+        let body = serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "sandbox:anonymous-admin"},
+            "roleRef": {"apiGroup": g, "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": g, "kind": "User", "name": "system:anonymous"}],
+        });
+        // NB: creating a fixed, valid object can only fail if it already exists (checked above).
+        let _ = self.create(&rt, "", body, "sandbox");
+    }
+
     /// The service-account issuer URL.
     pub fn service_account_issuer(&self) -> String {
         self.shared.options.auth.issuer.clone()
