@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
+use super::protobuf;
 use super::rbac::{self, AuthzRequest, PolicyRule};
 use super::service_account::{ObjectClaim, TokenSpec};
 use super::{DEFAULT_TOKEN_SECONDS, MIN_TOKEN_SECONDS};
@@ -166,14 +167,13 @@ impl Endpoint {
             return Err(ApiError::method_not_allowed());
         }
         let token = bearer_token(req.headers()).map(String::from);
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string();
         let body = read_body(shared, req.into_body()).await?;
-        let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
-            json!({})
-        } else {
-            serde_json::from_slice(&body).map_err(|e| {
-                ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-            })?
-        };
         let (kind, group) = match self {
             Endpoint::TokenRequest => ("TokenRequest", AUTHN),
             Endpoint::SelfSubjectAccessReview => ("SelfSubjectAccessReview", AUTHZ),
@@ -182,7 +182,19 @@ impl Endpoint {
             Endpoint::SelfSubjectReview => ("SelfSubjectReview", AUTHN),
             _ => ("TokenReview", AUTHN),
         };
+        let input: Value = if content_type.starts_with(protobuf::PROTOBUF) {
+            protobuf::decode(kind, &body).map_err(|e| {
+                ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))
+            })?
+        } else if body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+            })?
+        };
         if let Some(k) = input.get("kind").and_then(Value::as_str)
+            && !k.is_empty()
             && k != kind
         {
             return Err(ApiError::bad_request(format!(

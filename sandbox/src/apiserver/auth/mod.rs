@@ -31,6 +31,7 @@
 pub mod bootstrap;
 pub mod coverage;
 pub(crate) mod endpoints;
+pub mod protobuf;
 pub mod rbac;
 pub mod service_account;
 
