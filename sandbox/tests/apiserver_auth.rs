@@ -39,7 +39,11 @@ async fn raw(server: &ApiServer, method: &str, path: &str, auth: Option<&str>) -
     if let Some(a) = auth {
         b = b.header("authorization", a);
     }
-    let resp = server.router().oneshot(b.body(Body::empty()).unwrap()).await.unwrap();
+    let resp = server
+        .router()
+        .oneshot(b.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     (
@@ -94,7 +98,9 @@ async fn unknown_tokens_get_401_and_requests_without_credentials_are_anonymous()
     let strict = ApiServer::builder().anonymous_auth(false).build();
     assert_eq!(raw(&strict, "GET", "/version", None).await.0, 401);
     assert_eq!(
-        raw(&strict, "GET", "/version", Some(&format!("Bearer {ADMIN_TOKEN}"))).await.0,
+        raw(&strict, "GET", "/version", Some(&format!("Bearer {ADMIN_TOKEN}")))
+            .await
+            .0,
         200
     );
 }
@@ -125,7 +131,10 @@ async fn the_token_request_api_issues_service_account_tokens() {
     assert_eq!(claims["iss"], "https://kubernetes.default.svc.cluster.local");
     assert_eq!(claims["sub"], "system:serviceaccount:team:app");
     assert_eq!(claims["aud"], json!(["https://kubernetes.default.svc"]));
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 1200);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        1200
+    );
     assert_eq!(claims["nbf"], claims["iat"]);
     assert_eq!(
         claims["kubernetes.io"],
@@ -176,7 +185,10 @@ async fn the_token_request_api_issues_service_account_tokens() {
     );
     let mut short = request.clone();
     short.spec.expiration_seconds = Some(599);
-    let invalid = status_of(sas.create_token_request("app", &PostParams::default(), &short).await);
+    let invalid = status_of(
+        sas.create_token_request("app", &PostParams::default(), &short)
+            .await,
+    );
     assert_eq!(invalid.code, 422);
     assert_eq!(
         invalid.message,
@@ -213,7 +225,8 @@ async fn tokens_need_an_accepted_audience_a_live_service_account_and_time_left()
     let clock_offset = offset.clone();
     let server = ApiServer::builder()
         .clock(move || {
-            Timestamp::from_second(Timestamp::now().as_second() + clock_offset.load(Ordering::SeqCst)).unwrap()
+            Timestamp::from_second(Timestamp::now().as_second() + clock_offset.load(Ordering::SeqCst))
+                .unwrap()
         })
         .build();
     service_account(&server, "team", "app");
@@ -243,7 +256,14 @@ async fn tokens_need_an_accepted_audience_a_live_service_account_and_time_left()
     assert_eq!(list(&token(&["https://kubernetes.default.svc"], 600)).await, 200);
     assert_eq!(list(&token(&["api://AzureADTokenExchange"], 600)).await, 401);
     assert_eq!(
-        list(&token(&["api://AzureADTokenExchange", "https://kubernetes.default.svc.cluster.local"], 600)).await,
+        list(&token(
+            &[
+                "api://AzureADTokenExchange",
+                "https://kubernetes.default.svc.cluster.local"
+            ],
+            600
+        ))
+        .await,
         200
     );
     // Expiry, with kube-apiserver's one-minute leeway.
@@ -281,13 +301,19 @@ async fn static_tokens_authenticate_users_with_their_groups() {
         json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]),
     );
     let cms: Api<ConfigMap> = Api::namespaced(server.client_with_token("alice-token"), "team");
-    cms.create(&PostParams::default(), &config_map("c")).await.unwrap();
+    cms.create(&PostParams::default(), &config_map("c"))
+        .await
+        .unwrap();
     let denied = status_of(
         Api::<Secret>::namespaced(server.client_with_token("alice-token"), "team")
             .list(&ListParams::default())
             .await,
     );
-    assert!(denied.message.contains("User \"alice\" cannot list"), "{}", denied.message);
+    assert!(
+        denied.message.contains("User \"alice\" cannot list"),
+        "{}",
+        denied.message
+    );
     assert!(server.remove_token("alice-token"));
     assert_eq!(code_of(&cms.list(&ListParams::default()).await), 401);
 }
@@ -311,7 +337,15 @@ async fn roles_grant_in_their_namespace_and_cluster_roles_everywhere() {
         .create(&PostParams::default(), &secret("s1"))
         .await
         .unwrap();
-    assert_eq!(secrets("team").list(&ListParams::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        secrets("team")
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     assert_eq!(secrets("team").get("s1").await.unwrap().data.unwrap().len(), 1);
     let other = status_of(secrets("other").list(&ListParams::default()).await);
     assert_eq!(
@@ -322,12 +356,20 @@ async fn roles_grant_in_their_namespace_and_cluster_roles_everywhere() {
             "secrets is forbidden: User \"system:serviceaccount:team:app\" cannot list resource \"secrets\" in API group \"\" in the namespace \"other\""
         )
     );
-    let cluster = status_of(Api::<Secret>::all(client.clone()).list(&ListParams::default()).await);
+    let cluster = status_of(
+        Api::<Secret>::all(client.clone())
+            .list(&ListParams::default())
+            .await,
+    );
     assert_eq!(
         cluster.message,
         "secrets is forbidden: User \"system:serviceaccount:team:app\" cannot list resource \"secrets\" in API group \"\" at the cluster scope"
     );
-    let create = status_of(secrets("team").create(&PostParams::default(), &secret("s2")).await);
+    let create = status_of(
+        secrets("team")
+            .create(&PostParams::default(), &secret("s2"))
+            .await,
+    );
     assert_eq!(
         create.message,
         "secrets is forbidden: User \"system:serviceaccount:team:app\" cannot create resource \"secrets\" in API group \"\" in the namespace \"team\""
@@ -411,7 +453,10 @@ async fn resource_names_subresources_watch_and_apply_are_authorized_precisely() 
     ensure_namespace(&server, "team");
     let admin_cms: Api<ConfigMap> = Api::namespaced(server.client(), "team");
     for n in ["cfg", "other"] {
-        admin_cms.create(&PostParams::default(), &config_map(n)).await.unwrap();
+        admin_cms
+            .create(&PostParams::default(), &config_map(n))
+            .await
+            .unwrap();
     }
     let deploy: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
@@ -455,7 +500,10 @@ async fn resource_names_subresources_watch_and_apply_are_authorized_precisely() 
         .unwrap();
     assert_eq!(pinned.items.len(), 1);
     let pinned_watch = cms
-        .watch(&WatchParams::default().fields("metadata.name=cfg").timeout(1), "0")
+        .watch(
+            &WatchParams::default().fields("metadata.name=cfg").timeout(1),
+            "0",
+        )
         .await;
     assert!(pinned_watch.is_ok());
 
@@ -486,10 +534,17 @@ async fn resource_names_subresources_watch_and_apply_are_authorized_precisely() 
         )
         .await
         .unwrap();
-    assert_eq!(deployments.get_scale("web").await.unwrap().spec.unwrap().replicas, Some(1));
+    assert_eq!(
+        deployments.get_scale("web").await.unwrap().spec.unwrap().replicas,
+        Some(1)
+    );
     let main = status_of(
         deployments
-            .patch("web", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})))
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+            )
             .await,
     );
     assert_eq!(
@@ -498,11 +553,17 @@ async fn resource_names_subresources_watch_and_apply_are_authorized_precisely() 
     );
     let scale = status_of(
         deployments
-            .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}})))
+            .patch_scale(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 2}})),
+            )
             .await,
     );
     assert!(
-        scale.message.contains("cannot patch resource \"deployments/scale\""),
+        scale
+            .message
+            .contains("cannot patch resource \"deployments/scale\""),
         "{}",
         scale.message
     );
@@ -514,7 +575,9 @@ async fn resource_names_subresources_watch_and_apply_are_authorized_precisely() 
         .patch(
             "applied",
             &PatchParams::apply("test").force(),
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "applied"}})),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "applied"}}),
+            ),
         )
         .await;
     assert_ne!(code_of(&applied), 403, "{applied:?}");
@@ -525,7 +588,9 @@ async fn resource_names_subresources_watch_and_apply_are_authorized_precisely() 
             .patch(
                 "applied",
                 &PatchParams::apply("test").force(),
-                &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}})),
+                &Patch::Apply(
+                    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}}),
+                ),
             )
             .await,
     );
@@ -550,22 +615,39 @@ async fn a_watcher_with_list_and_watch_streams_and_events_need_their_own_grant()
         json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}]),
     );
     let admin: Api<Secret> = Api::namespaced(server.client(), "team");
-    admin.create(&PostParams::default(), &secret("before")).await.unwrap();
-    let seen = watcher(Api::<Secret>::namespaced(client.clone(), "team"), watcher::Config::default())
-        .try_filter_map(|e| async move {
-            Ok(match e {
-                watcher::Event::Apply(s) | watcher::Event::InitApply(s) => s.metadata.name,
-                _ => None,
-            })
-        });
+    admin
+        .create(&PostParams::default(), &secret("before"))
+        .await
+        .unwrap();
+    let seen = watcher(
+        Api::<Secret>::namespaced(client.clone(), "team"),
+        watcher::Config::default(),
+    )
+    .try_filter_map(|e| async move {
+        Ok(match e {
+            watcher::Event::Apply(s) | watcher::Event::InitApply(s) => s.metadata.name,
+            _ => None,
+        })
+    });
     let mut seen = std::pin::pin!(seen);
     assert_eq!(
-        tokio::time::timeout(LONG, seen.next()).await.unwrap().unwrap().unwrap(),
+        tokio::time::timeout(LONG, seen.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
         "before"
     );
-    admin.create(&PostParams::default(), &secret("after")).await.unwrap();
+    admin
+        .create(&PostParams::default(), &secret("after"))
+        .await
+        .unwrap();
     assert_eq!(
-        tokio::time::timeout(LONG, seen.next()).await.unwrap().unwrap().unwrap(),
+        tokio::time::timeout(LONG, seen.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap(),
         "after"
     );
 
@@ -616,9 +698,17 @@ async fn discovery_is_open_to_any_authenticated_user_and_reviews_answer_question
     assert!(discovery.groups().any(|g| g.name() == "apps"));
     assert!(discovery.groups().any(|g| g.name() == "authorization.k8s.io"));
     client.apiserver_version().await.unwrap();
-    for path in ["/openapi/v3", "/apis/apps/v1", "/.well-known/openid-configuration", "/openid/v1/jwks"] {
+    for path in [
+        "/openapi/v3",
+        "/apis/apps/v1",
+        "/.well-known/openid-configuration",
+        "/openid/v1/jwks",
+    ] {
         let req = http::Request::get(path).body(Vec::new()).unwrap();
-        client.request_text(req).await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        client
+            .request_text(req)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 
     // SelfSubjectAccessReview: what `kubectl auth can-i` asks.
@@ -643,7 +733,10 @@ async fn discovery_is_open_to_any_authenticated_user_and_reviews_answer_question
         ..Default::default()
     };
     let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let yes = reviews.create(&PostParams::default(), &ask("team", "get")).await.unwrap();
+    let yes = reviews
+        .create(&PostParams::default(), &ask("team", "get"))
+        .await
+        .unwrap();
     let status = yes.status.unwrap();
     assert!(status.allowed);
     assert_eq!(
@@ -652,9 +745,15 @@ async fn discovery_is_open_to_any_authenticated_user_and_reviews_answer_question
             "RBAC: allowed by RoleBinding \"reader/team\" of Role \"reader\" to ServiceAccount \"nobody/team\""
         )
     );
-    let no = reviews.create(&PostParams::default(), &ask("team", "delete")).await.unwrap();
+    let no = reviews
+        .create(&PostParams::default(), &ask("team", "delete"))
+        .await
+        .unwrap();
     assert!(!no.status.unwrap().allowed);
-    let elsewhere = reviews.create(&PostParams::default(), &ask("other", "get")).await.unwrap();
+    let elsewhere = reviews
+        .create(&PostParams::default(), &ask("other", "get"))
+        .await
+        .unwrap();
     assert!(!elsewhere.status.unwrap().allowed);
 
     // SelfSubjectRulesReview: what `kubectl auth can-i --list` asks.
@@ -674,12 +773,23 @@ async fn discovery_is_open_to_any_authenticated_user_and_reviews_answer_question
         .status
         .unwrap();
     assert!(!review.incomplete);
-    assert!(review.resource_rules.iter().any(|r| r.resources.as_deref() == Some(&["secrets".to_string()][..])));
-    assert!(review.non_resource_rules.iter().any(|r| r.non_resource_urls.as_ref().is_some_and(|u| u.contains(&"/apis/*".to_string()))));
+    assert!(
+        review
+            .resource_rules
+            .iter()
+            .any(|r| r.resources.as_deref() == Some(&["secrets".to_string()][..]))
+    );
+    assert!(review.non_resource_rules.iter().any(|r| {
+        r.non_resource_urls
+            .as_ref()
+            .is_some_and(|u| u.contains(&"/apis/*".to_string()))
+    }));
 
     // The bootstrap policy is made of ordinary objects: removing the discovery binding closes it.
     let crbs: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(server.client());
-    crbs.delete("system:discovery", &DeleteParams::default()).await.unwrap();
+    crbs.delete("system:discovery", &DeleteParams::default())
+        .await
+        .unwrap();
     let req = http::Request::get("/apis").body(Vec::new()).unwrap();
     match client.request_text(req).await {
         Err(kube::Error::Api(s)) => assert_eq!(
@@ -738,19 +848,30 @@ async fn kubectl_over_tls_authenticates_with_a_service_account_token() {
         })
     };
     assert_eq!(
-        run(vec!["auth", "can-i", "list", "secrets", "-n", "team"]).await.unwrap(),
+        run(vec!["auth", "can-i", "list", "secrets", "-n", "team"])
+            .await
+            .unwrap(),
         (true, "yes".to_string())
     );
     assert_eq!(
-        run(vec!["auth", "can-i", "delete", "secrets", "-n", "team"]).await.unwrap(),
+        run(vec!["auth", "can-i", "delete", "secrets", "-n", "team"])
+            .await
+            .unwrap(),
         (false, "no".to_string())
     );
-    let (ok, whoami) = run(vec!["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"])
-        .await
-        .unwrap();
+    let (ok, whoami) = run(vec![
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ])
+    .await
+    .unwrap();
     assert!(ok);
     assert_eq!(whoami, "system:serviceaccount:team:app");
-    let (ok, _) = run(vec!["get", "secrets", "-n", "team", "-o", "name"]).await.unwrap();
+    let (ok, _) = run(vec!["get", "secrets", "-n", "team", "-o", "name"])
+        .await
+        .unwrap();
     assert!(ok);
     let (ok, _) = run(vec!["get", "configmaps", "-n", "team"]).await.unwrap();
     assert!(!ok, "RBAC refuses what was not granted");
@@ -775,7 +896,10 @@ async fn the_access_log_yields_the_permissions_a_user_needs() {
     grant(&server, Some("team"), "op", "team", "op", rules.clone());
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "team");
     secrets.list(&ListParams::default()).await.unwrap();
-    secrets.create(&PostParams::default(), &secret("x")).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("x"))
+        .await
+        .unwrap();
     // A denied request is a needed permission too.
     let _ = secrets.get("x").await;
     // Other users' requests do not count.

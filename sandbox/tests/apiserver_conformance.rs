@@ -182,7 +182,12 @@ fn token_for(server: &ApiServer, case: &str) -> String {
             let sa = server.resource("", "v1", "serviceaccounts").unwrap();
             if server.get(&sa, "default", "nobody").is_none() {
                 server
-                    .create(&sa, "default", json!({"metadata": {"name": "nobody"}}), "conformance")
+                    .create(
+                        &sa,
+                        "default",
+                        json!({"metadata": {"name": "nobody"}}),
+                        "conformance",
+                    )
                     .unwrap();
             }
             server

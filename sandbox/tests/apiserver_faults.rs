@@ -27,9 +27,17 @@ fn secret(name: &str) -> Secret {
 async fn a_rule_fails_matching_requests_n_times_with_kube_apiserver_statuses() {
     let server = ApiServer::new();
     let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-    cms.create(&PostParams::default(), &config_map("c")).await.unwrap();
+    cms.create(&PostParams::default(), &config_map("c"))
+        .await
+        .unwrap();
     let id = server
-        .inject_fault(FaultRule::fail(409).verb("update").resource("configmaps").name("c").times(2))
+        .inject_fault(
+            FaultRule::fail(409)
+                .verb("update")
+                .resource("configmaps")
+                .name("c")
+                .times(2),
+        )
         .unwrap();
     let current = cms.get("c").await.unwrap();
     for _ in 0..2 {
@@ -107,7 +115,9 @@ async fn a_seeded_rate_reproduces_the_same_failures() {
     let run = || async {
         let server = ApiServer::builder().fault_seed(7).build();
         let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
-        cms.create(&PostParams::default(), &config_map("c")).await.unwrap();
+        cms.create(&PostParams::default(), &config_map("c"))
+            .await
+            .unwrap();
         server
             .inject_fault(FaultRule::fail(500).verb("get").rate(0.5))
             .unwrap();
@@ -152,7 +162,14 @@ async fn the_admin_api_drives_faults_tokens_and_disruptions_over_http() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let id = r.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
-    let listed: Value = http.get(admin("/faults")).send().await.unwrap().json().await.unwrap();
+    let listed: Value = http
+        .get(admin("/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed[0]["id"], id);
     assert_eq!(listed[0]["rule"]["times"], 1);
     let bad = http
@@ -162,7 +179,12 @@ async fn the_admin_api_drives_faults_tokens_and_disruptions_over_http() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
-    assert!(bad.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("200"));
+    assert!(
+        bad.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("200")
+    );
 
     // A static token registered over HTTP, used by a kube client over TCP.
     let r = http
@@ -176,11 +198,10 @@ async fn the_admin_api_drives_faults_tokens_and_disruptions_over_http() {
     let client = kube::Client::try_from(handle.kube_config("shell-token")).unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let failed = status_of(cms.create(&PostParams::default(), &config_map("c")).await);
-    assert_eq!(
-        (failed.code, failed.message.as_str()),
-        (500, "disk full")
-    );
-    cms.create(&PostParams::default(), &config_map("c")).await.unwrap();
+    assert_eq!((failed.code, failed.message.as_str()), (500, "disk full"));
+    cms.create(&PostParams::default(), &config_map("c"))
+        .await
+        .unwrap();
     let used: Value = http
         .get(admin("/permissions?user=shell"))
         .send()
@@ -207,7 +228,14 @@ async fn the_admin_api_drives_faults_tokens_and_disruptions_over_http() {
         assert_eq!(r.status(), 204, "{method} {path}");
     }
     assert!(server.access_log().is_empty(), "admin requests are not logged");
-    assert_eq!(http.delete(admin(&format!("/faults/{id}"))).send().await.unwrap().status(), 404);
+    assert_eq!(
+        http.delete(admin(&format!("/faults/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     assert_eq!(http.get(admin("/nope")).send().await.unwrap().status(), 404);
     handle.shutdown().await;
 }
@@ -256,7 +284,10 @@ async fn a_watcher_survives_dropped_watches_and_a_410_after_compaction() {
     );
     let admin: Api<Secret> = Api::namespaced(server.client(), "default");
     let mut names = applied_names(Api::namespaced(client, "default"));
-    admin.create(&PostParams::default(), &secret("one")).await.unwrap();
+    admin
+        .create(&PostParams::default(), &secret("one"))
+        .await
+        .unwrap();
     next_name(&mut names, "one").await;
     let lists = |server: &ApiServer| {
         server
@@ -269,7 +300,10 @@ async fn a_watcher_survives_dropped_watches_and_a_410_after_compaction() {
 
     // A dropped watch is resumed from the last resourceVersion, without a relist.
     server.drop_watches();
-    admin.create(&PostParams::default(), &secret("two")).await.unwrap();
+    admin
+        .create(&PostParams::default(), &secret("two"))
+        .await
+        .unwrap();
     next_name(&mut names, "two").await;
     assert_eq!(lists(&server), lists_before);
 
@@ -283,7 +317,10 @@ async fn a_watcher_survives_dropped_watches_and_a_410_after_compaction() {
         .unwrap();
     server.compact_history();
     server.drop_watches();
-    admin.create(&PostParams::default(), &secret("three")).await.unwrap();
+    admin
+        .create(&PostParams::default(), &secret("three"))
+        .await
+        .unwrap();
     next_name(&mut names, "three").await;
     assert!(lists(&server) > lists_before, "the watcher relisted after 410");
 }
@@ -313,20 +350,32 @@ fn clients_recover_across_a_server_stop_and_restart_on_the_same_store_and_port()
         let api: Api<Secret> = Api::namespaced(client.clone(), "default");
         let admin: Api<Secret> = Api::namespaced(server.client(), "default");
         let mut names = applied_names(api.clone());
-        admin.create(&PostParams::default(), &secret("before")).await.unwrap();
+        admin
+            .create(&PostParams::default(), &secret("before"))
+            .await
+            .unwrap();
         next_name(&mut names, "before").await;
 
         // Stop: calls fail; writes through the store go on.
         handle.shutdown().await;
         assert!(api.get("before").await.is_err());
-        admin.create(&PostParams::default(), &secret("during")).await.unwrap();
+        admin
+            .create(&PostParams::default(), &secret("during"))
+            .await
+            .unwrap();
 
         // Restart on the same port (same CA, same token key): the same client and watcher recover.
         let handle = server.serve_tls(addr).await.unwrap();
         assert_eq!(handle.local_addr(), addr);
         next_name(&mut names, "during").await;
-        assert_eq!(api.get("during").await.unwrap().metadata.name.as_deref(), Some("during"));
-        admin.create(&PostParams::default(), &secret("after")).await.unwrap();
+        assert_eq!(
+            api.get("during").await.unwrap().metadata.name.as_deref(),
+            Some("during")
+        );
+        admin
+            .create(&PostParams::default(), &secret("after"))
+            .await
+            .unwrap();
         next_name(&mut names, "after").await;
         handle.shutdown().await;
     });

@@ -75,12 +75,18 @@ async fn a_service_account_token_is_exchanged_for_an_entra_token() {
         .unwrap();
     let issuer = discovery["issuer"].as_str().unwrap().to_string();
     assert_eq!(issuer, server.service_account_issuer());
-    assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
     let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
     assert_eq!(jwks_uri, format!("{}/openid/v1/jwks", handle.url()));
     let jwks_response = env.http.get(jwks_uri).send().await.unwrap();
     assert_eq!(jwks_response.status(), 200);
-    assert_eq!(jwks_response.headers()["content-type"], "application/jwk-set+json");
+    assert_eq!(
+        jwks_response.headers()["content-type"],
+        "application/jwk-set+json"
+    );
     let jwks: Value = jwks_response.json().await.unwrap();
     env.em.trust_issuer(&issuer, jwks).unwrap();
     env.em
@@ -101,7 +107,13 @@ async fn a_service_account_token_is_exchanged_for_an_entra_token() {
 
     // Another ServiceAccount of the same issuer has no federated credential.
     let other = projected_token(&server, "rotator", "intruder").await;
-    let body = expect_aadsts(exchange(&env, &env.target.app_id, &other).await, 400, "invalid_request", 70021).await;
+    let body = expect_aadsts(
+        exchange(&env, &env.target.app_id, &other).await,
+        400,
+        "invalid_request",
+        70021,
+    )
+    .await;
     assert!(
         body["error_description"]
             .as_str()
@@ -123,9 +135,19 @@ async fn a_service_account_token_is_exchanged_for_an_entra_token() {
     // The Rust helper issues the same kind of token.
     use secrecy::ExposeSecret;
     let helper = server
-        .service_account_token("rotator", "secret-rotator", &[EXCHANGE], Duration::from_secs(3600))
+        .service_account_token(
+            "rotator",
+            "secret-rotator",
+            &[EXCHANGE],
+            Duration::from_secs(3600),
+        )
         .unwrap();
-    assert_eq!(exchange(&env, &env.target.app_id, helper.expose_secret()).await.status(), 200);
+    assert_eq!(
+        exchange(&env, &env.target.app_id, helper.expose_secret())
+            .await
+            .status(),
+        200
+    );
 
     // A restarted API server keeps its issuer and key: the trust configured earlier still holds.
     handle.shutdown().await;

@@ -66,13 +66,18 @@ struct SeedBody {
     seed: u64,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid body: {e}")))
+/// An admin failure: status and message.
+type Failure = (StatusCode, String);
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid body: {e}")))
 }
 
 /// Serves an admin request.
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
-    let server = ApiServer { shared: shared.clone() };
+    let server = ApiServer {
+        shared: shared.clone(),
+    };
     let method = req.method().clone();
     let path = req.uri().path().trim_end_matches('/').to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -81,7 +86,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
         Err(e) => return error(StatusCode::PAYLOAD_TOO_LARGE, e.message),
     };
     let rest = path.strip_prefix(ADMIN_PREFIX).unwrap_or("");
-    let result: Result<Response, Response> = (|| {
+    let result: Result<Response, Failure> = (|| {
         Ok(match (&method, rest) {
             (&Method::GET, "/faults") => {
                 let list: Vec<Value> = server
@@ -125,7 +130,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
             (&Method::POST, "/tokens") => {
                 let t: TokenBody = parse(&body)?;
                 if t.token.is_empty() || t.user.is_empty() {
-                    return Err(error(StatusCode::BAD_REQUEST, "token and user are required"));
+                    return Err((StatusCode::BAD_REQUEST, "token and user are required".into()));
                 }
                 let groups: Vec<&str> = t.groups.iter().map(String::as_str).collect();
                 server.add_token(&t.token, &t.user, &groups);
@@ -151,7 +156,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
                 let user = url::form_urlencoded::parse(query.as_bytes())
                     .find(|(k, _)| k == "user")
                     .map(|(_, v)| v.into_owned())
-                    .ok_or_else(|| error(StatusCode::BAD_REQUEST, "the user query parameter is required"))?;
+                    .ok_or_else(|| {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            "the user query parameter is required".to_string(),
+                        )
+                    })?;
                 let used: Vec<Value> = coverage::permissions_used(&server.access_log(), &user)
                     .into_iter()
                     .map(|p| {
@@ -166,5 +176,5 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response {
             ),
         })
     })();
-    result.unwrap_or_else(|e| e)
+    result.unwrap_or_else(|(code, message)| error(code, message))
 }

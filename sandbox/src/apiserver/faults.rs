@@ -498,19 +498,40 @@ mod tests {
     #[test]
     fn counted_rules_fire_n_times_on_matching_requests_only() {
         let f = Faults::new(Some(1));
-        f.install(FaultRule::fail(409).verb("update").resource("secrets").namespace("ns").times(2))
-            .unwrap();
-        assert!(f.evaluate(&attrs("get", "secrets", "ns", "s", "u")).failure.is_none());
-        assert!(f.evaluate(&attrs("update", "secrets", "other", "s", "u")).failure.is_none());
+        f.install(
+            FaultRule::fail(409)
+                .verb("update")
+                .resource("secrets")
+                .namespace("ns")
+                .times(2),
+        )
+        .unwrap();
+        assert!(
+            f.evaluate(&attrs("get", "secrets", "ns", "s", "u"))
+                .failure
+                .is_none()
+        );
+        assert!(
+            f.evaluate(&attrs("update", "secrets", "other", "s", "u"))
+                .failure
+                .is_none()
+        );
         for _ in 0..2 {
-            let e = f.evaluate(&attrs("update", "secrets", "ns", "s", "u")).failure.unwrap();
+            let e = f
+                .evaluate(&attrs("update", "secrets", "ns", "s", "u"))
+                .failure
+                .unwrap();
             assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
             assert_eq!(
                 e.message,
                 "Operation cannot be fulfilled on secrets \"s\": the object has been modified; please apply your changes to the latest version and try again"
             );
         }
-        assert!(f.evaluate(&attrs("update", "secrets", "ns", "s", "u")).failure.is_none());
+        assert!(
+            f.evaluate(&attrs("update", "secrets", "ns", "s", "u"))
+                .failure
+                .is_none()
+        );
         assert!(f.list().is_empty());
     }
 
@@ -518,8 +539,12 @@ mod tests {
     fn latency_adds_up_and_the_first_failure_wins() {
         let f = Faults::new(Some(1));
         f.install(FaultRule::latency(Duration::from_millis(10))).unwrap();
-        f.install(FaultRule::fail(503).retry_after(3).user("system:serviceaccount:*"))
-            .unwrap();
+        f.install(
+            FaultRule::fail(503)
+                .retry_after(3)
+                .user("system:serviceaccount:*"),
+        )
+        .unwrap();
         f.install(FaultRule::fail(500)).unwrap();
         f.install(FaultRule::latency(Duration::from_millis(5))).unwrap();
         let fired = f.evaluate(&attrs("list", "secrets", "ns", "", "system:serviceaccount:ns:sa"));
@@ -527,7 +552,10 @@ mod tests {
         let e = fired.failure.unwrap();
         assert_eq!((e.code, e.reason.as_str()), (503, "ServiceUnavailable"));
         assert_eq!(e.details.unwrap().retry_after_seconds, Some(3));
-        let e = f.evaluate(&attrs("list", "secrets", "ns", "", "alice")).failure.unwrap();
+        let e = f
+            .evaluate(&attrs("list", "secrets", "ns", "", "alice"))
+            .failure
+            .unwrap();
         assert_eq!(e.code, 500);
     }
 
@@ -537,7 +565,11 @@ mod tests {
             let f = Faults::new(Some(42));
             f.install(FaultRule::fail(500).rate(0.5)).unwrap();
             (0..200)
-                .map(|_| f.evaluate(&attrs("get", "secrets", "ns", "s", "u")).failure.is_some())
+                .map(|_| {
+                    f.evaluate(&attrs("get", "secrets", "ns", "s", "u"))
+                        .failure
+                        .is_some()
+                })
                 .collect::<Vec<_>>()
         };
         let a = run();
@@ -550,10 +582,20 @@ mod tests {
     fn bad_rules_are_refused_and_overrides_apply() {
         let f = Faults::new(Some(1));
         assert_eq!(f.install(FaultRule::fail(200)), Err(FaultError::Code(200)));
-        assert_eq!(f.install(FaultRule::fail(500).rate(1.5)), Err(FaultError::Rate(1.5)));
-        f.install(FaultRule::fail(429).with_reason("TooManyRequests").with_message("slow down"))
+        assert_eq!(
+            f.install(FaultRule::fail(500).rate(1.5)),
+            Err(FaultError::Rate(1.5))
+        );
+        f.install(
+            FaultRule::fail(429)
+                .with_reason("TooManyRequests")
+                .with_message("slow down"),
+        )
+        .unwrap();
+        let e = f
+            .evaluate(&attrs("get", "secrets", "ns", "s", "u"))
+            .failure
             .unwrap();
-        let e = f.evaluate(&attrs("get", "secrets", "ns", "s", "u")).failure.unwrap();
         assert_eq!(e.message, "slow down");
     }
 }

@@ -16,11 +16,11 @@ use base64::Engine;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use super::auth::endpoints::Endpoint;
 use super::operations::{
     DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult,
     decode_object,
 };
-use super::auth::endpoints::Endpoint;
 use super::request::{RequestAttributes, bearer_token};
 use super::resources::ResourceType;
 use super::selectors::{self, FieldSelector, LabelSelector};
@@ -55,7 +55,11 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 }
 
 /// Authentication (401), injected faults, then authorization (403); sets `attrs.user`.
-async fn authorize(shared: &Shared, attrs: &mut RequestAttributes, token: Option<&str>) -> Result<(), ApiError> {
+async fn authorize(
+    shared: &Shared,
+    attrs: &mut RequestAttributes,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
     auth::gate(shared, attrs, token).await
 }
 

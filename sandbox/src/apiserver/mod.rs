@@ -49,12 +49,12 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use operations::{
-    DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult,
-};
 pub use auth::coverage::{CoverageReport, Permission};
 pub use auth::rbac::{Decision, Policy};
 pub use faults::{FaultAction, FaultError, FaultRule};
+pub use operations::{
+    DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult,
+};
 pub use request::{ADMIN_TOKEN, ADMIN_USER, AccessRecord, RequestAttributes, UserInfo};
 pub use resources::{ResourceKey, ResourceType};
 pub use status::ApiError;

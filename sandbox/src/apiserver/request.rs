@@ -97,10 +97,9 @@ fn field_selector_name(query: &str) -> Option<String> {
         .find(|(k, _)| k == "fieldSelector")
         .map(|(_, v)| v.into_owned())?;
     selector.split(',').find_map(|term| {
-        let (field, value) = term.split_once("==").or_else(|| {
-            term.split_once('=')
-                .filter(|(f, _)| !f.ends_with('!'))
-        })?;
+        let (field, value) = term
+            .split_once("==")
+            .or_else(|| term.split_once('=').filter(|(f, _)| !f.ends_with('!')))?;
         let value = value.trim();
         (field.trim() == "metadata.name"
             && !value.is_empty()

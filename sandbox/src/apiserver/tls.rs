@@ -58,7 +58,8 @@ impl ServingCert {
             "kubernetes.default.svc.cluster.local",
         ];
         let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).map_err(err)?;
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .map_err(err)?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "kube-apiserver");
@@ -111,9 +112,8 @@ impl ApiServer {
     /// `https://127.0.0.1:PORT` and [`ServingHandle::kubeconfig`] trusts the server's CA.
     pub async fn serve_tls(&self, addr: impl ToSocketAddrs) -> io::Result<ServingHandle> {
         let cert = self.serving_cert()?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(
-            cert.server_config().map_err(io::Error::other)?,
-        ));
+        let acceptor =
+            tokio_rustls::TlsAcceptor::from(Arc::new(cert.server_config().map_err(io::Error::other)?));
         let ca_pem = cert.ca_pem.clone();
         let listener = TcpListener::bind(addr).await?;
         let local_addr: SocketAddr = listener.local_addr()?;
@@ -142,10 +142,12 @@ impl ApiServer {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
-                    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        router.clone().oneshot(req.map(axum::body::Body::new))
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+                    let service =
+                        hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                            router.clone().oneshot(req.map(axum::body::Body::new))
+                        });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service);
                     tokio::pin!(conn);
                     let stopping = async move {
                         let _ = stop.wait_for(|s| *s).await;
@@ -200,10 +202,7 @@ impl ServingHandle {
 }
 
 fn rustls_pem_certs(pem: &str) -> Option<Vec<Vec<u8>>> {
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD
         .decode(body)
         .ok()

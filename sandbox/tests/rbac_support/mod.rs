@@ -59,7 +59,14 @@ pub fn sa_user(ns: &str, name: &str) -> String {
 
 /// Grants `rules` to ServiceAccount `sa_ns/sa_name`: a Role and RoleBinding named `name` in
 /// `namespace`, or with `namespace` None a ClusterRole and ClusterRoleBinding.
-pub fn grant(server: &ApiServer, namespace: Option<&str>, name: &str, sa_ns: &str, sa_name: &str, rules: Value) {
+pub fn grant(
+    server: &ApiServer,
+    namespace: Option<&str>,
+    name: &str,
+    sa_ns: &str,
+    sa_name: &str,
+    rules: Value,
+) {
     let subject = json!({"kind": "ServiceAccount", "name": sa_name, "namespace": sa_ns});
     grant_to(server, namespace, name, subject, rules)
 }

@@ -85,7 +85,11 @@ pub fn cluster_role_bindings() -> Vec<Value> {
             "system:public-info-viewer",
             &["system:authenticated", "system:unauthenticated"],
         ),
-        binding("system:basic-user", "system:basic-user", &["system:authenticated"]),
+        binding(
+            "system:basic-user",
+            "system:basic-user",
+            &["system:authenticated"],
+        ),
         binding(
             "system:service-account-issuer-discovery",
             "system:service-account-issuer-discovery",

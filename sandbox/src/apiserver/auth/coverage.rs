@@ -233,7 +233,15 @@ pub fn denied_requests(policy: &Policy, user: &UserInfo, log: &[AccessRecord]) -
 mod tests {
     use super::*;
 
-    fn record(user: &str, verb: &str, group: &str, resource: &str, sub: &str, ns: &str, name: &str) -> AccessRecord {
+    fn record(
+        user: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        sub: &str,
+        ns: &str,
+        name: &str,
+    ) -> AccessRecord {
         AccessRecord {
             verb: verb.into(),
             group: group.into(),
@@ -346,7 +354,11 @@ subjects: [{kind: ServiceAccount, name: op}]
             report.unused[0].source,
             "ClusterRoleBinding \"op\" of ClusterRole \"op\" to ServiceAccount \"op/sys\""
         );
-        assert!(report.to_string().contains("missing: patch deployments/scale in API group \"apps\""));
+        assert!(
+            report
+                .to_string()
+                .contains("missing: patch deployments/scale in API group \"apps\"")
+        );
         // Another user is granted nothing.
         let other = check_coverage(&manifests, "sys", &UserInfo::service_account("sys", "x"), &used);
         assert_eq!(other.missing.len(), used.len());
@@ -358,9 +370,33 @@ subjects: [{kind: ServiceAccount, name: op}]
         policy.default_namespace("sys");
         let user = UserInfo::service_account("sys", "op");
         let log = vec![
-            record(&user.name, "get", "coordination.k8s.io", "leases", "", "sys", "op-leader"),
-            record(&user.name, "get", "coordination.k8s.io", "leases", "", "sys", "other"),
-            record(&user.name, "get", "coordination.k8s.io", "leases", "", "elsewhere", "op-leader"),
+            record(
+                &user.name,
+                "get",
+                "coordination.k8s.io",
+                "leases",
+                "",
+                "sys",
+                "op-leader",
+            ),
+            record(
+                &user.name,
+                "get",
+                "coordination.k8s.io",
+                "leases",
+                "",
+                "sys",
+                "other",
+            ),
+            record(
+                &user.name,
+                "get",
+                "coordination.k8s.io",
+                "leases",
+                "",
+                "elsewhere",
+                "op-leader",
+            ),
             record(&user.name, "list", "", "secrets", "", "any", ""),
         ];
         let denied = denied_requests(&policy, &user, &log);

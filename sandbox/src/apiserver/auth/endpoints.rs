@@ -96,8 +96,10 @@ pub(crate) fn virtual_resources(group: &str, version: &str) -> Vec<Value> {
 /// Subresources served here for a stored resource (`serviceaccounts/token`).
 pub(crate) fn virtual_subresources(group: &str, version: &str, plural: &str) -> Vec<Value> {
     if group.is_empty() && version == "v1" && plural == "serviceaccounts" {
-        vec![json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
-            "group": AUTHN, "version": "v1", "kind": "TokenRequest", "verbs": ["create"]})]
+        vec![
+            json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+            "group": AUTHN, "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}),
+        ]
     } else {
         vec![]
     }
@@ -155,8 +157,10 @@ impl Endpoint {
                     }
                     _ => {
                         let mut r = (StatusCode::OK, "ok").into_response();
-                        r.headers_mut()
-                            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                        r.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/plain; charset=utf-8"),
+                        );
                         r
                     }
                 });
@@ -184,7 +188,9 @@ impl Endpoint {
         };
         let input: Value = if content_type.starts_with(protobuf::PROTOBUF) {
             protobuf::decode(kind, &body).map_err(|e| {
-                ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))
+                ApiError::bad_request(format!(
+                    "the body of the request could not be decoded as protobuf: {e}"
+                ))
             })?
         } else if body.iter().all(u8::is_ascii_whitespace) {
             json!({})
@@ -244,9 +250,10 @@ fn strings_of(v: &Value, key: &str) -> Vec<String> {
 /// The OIDC discovery document.
 fn openid_configuration(shared: &Shared, host: Option<&str>) -> Value {
     let o = &shared.options.auth;
-    let jwks_uri = o.jwks_uri.clone().unwrap_or_else(|| {
-        format!("http://{}/openid/v1/jwks", host.unwrap_or("127.0.0.1"))
-    });
+    let jwks_uri = o
+        .jwks_uri
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/openid/v1/jwks", host.unwrap_or("127.0.0.1")));
     json!({
         "issuer": o.issuer,
         "jwks_uri": jwks_uri,

@@ -119,8 +119,11 @@ pub(crate) struct AuthState {
     /// Signature checks already done, by token digest (the claims are re-checked every time).
     verified: Mutex<HashMap<[u8; 32], ServiceAccountClaims>>,
     /// The parsed RBAC objects, with the stamp of the store contents they were parsed from.
-    policy: Mutex<Option<(Vec<(usize, u64)>, Arc<Policy>)>>,
+    policy: Mutex<Option<(PolicyStamp, Arc<Policy>)>>,
 }
+
+/// (object count, highest resourceVersion) of each RBAC collection.
+type PolicyStamp = Vec<(usize, u64)>;
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -176,7 +179,7 @@ impl Shared {
             .iter()
             .map(|plural| self.store.all(&ResourceKey::new(RBAC_GROUP, plural), None))
             .collect();
-        let stamp: Vec<(usize, u64)> = collections
+        let stamp: PolicyStamp = collections
             .iter()
             .map(|c| (c.len(), c.iter().map(|o| o.rv).max().unwrap_or(0)))
             .collect();
@@ -195,7 +198,8 @@ impl Shared {
 
     /// Authenticates a request's bearer token for this API server (see the module docs).
     pub(crate) fn authenticate(&self, token: Option<&str>) -> Result<UserInfo, ApiError> {
-        self.authenticate_for(token, &self.api_audiences()).map(|(u, _)| u)
+        self.authenticate_for(token, &self.api_audiences())
+            .map(|(u, _)| u)
     }
 
     /// Authenticates a bearer token for a set of audiences; returns the user and the audiences
@@ -255,7 +259,12 @@ impl Shared {
             "authentication.kubernetes.io/credential-id".into(),
             vec![format!("JTI={}", claims.jti)],
         );
-        let accepted = claims.aud.iter().filter(|a| audiences.contains(a)).cloned().collect();
+        let accepted = claims
+            .aud
+            .iter()
+            .filter(|a| audiences.contains(a))
+            .cloned()
+            .collect();
         Ok((user, accepted))
     }
 
@@ -280,7 +289,9 @@ impl Shared {
                 c
             }
             None => {
-                let key = self.signing_key().map_err(|_| AuthFailure::Token(TokenRejection::Signature))?;
+                let key = self
+                    .signing_key()
+                    .map_err(|_| AuthFailure::Token(TokenRejection::Signature))?;
                 let c = key.verify(token, issuer, audiences, now)?;
                 let mut cache = self.auth.verified.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.len() >= 10_000 {
@@ -294,7 +305,11 @@ impl Shared {
         let k = &claims.kubernetes;
         let sa = self
             .store
-            .get(&ResourceKey::new("", "serviceaccounts"), &k.namespace, &k.serviceaccount.name)
+            .get(
+                &ResourceKey::new("", "serviceaccounts"),
+                &k.namespace,
+                &k.serviceaccount.name,
+            )
             .ok_or(AuthFailure::Gone("serviceaccount"))?;
         if sa.uid() != Some(k.serviceaccount.uid.as_str()) {
             return Err(AuthFailure::Gone("serviceaccount uid"));
@@ -445,9 +460,7 @@ impl ApiServer {
             expiration_seconds: ttl.as_secs().max(1) as i64,
             bound: None,
         };
-        self.shared
-            .issue_token(&spec)
-            .map(|(t, _)| SecretString::from(t))
+        self.shared.issue_token(&spec).map(|(t, _)| SecretString::from(t))
     }
 
     /// Binds `system:anonymous` to `cluster-admin` (ClusterRoleBinding

@@ -45,7 +45,10 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, String> {
             0 => Field::Varint(varint(buf, &mut pos)?),
             2 => {
                 let len = varint(buf, &mut pos)? as usize;
-                let end = pos.checked_add(len).filter(|e| *e <= buf.len()).ok_or("truncated field")?;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|e| *e <= buf.len())
+                    .ok_or("truncated field")?;
                 let bytes = &buf[pos..end];
                 pos = end;
                 Field::Bytes(bytes)
@@ -214,6 +217,9 @@ mod tests {
         let raw = [&[0x12, spec.len() as u8][..], &spec].concat();
         let body = [MAGIC, &[0x12, raw.len() as u8], &raw].concat();
         let v = decode("TokenRequest", &body).unwrap();
-        assert_eq!(v["spec"], json!({"audiences": ["a", "b"], "expirationSeconds": 3600}));
+        assert_eq!(
+            v["spec"],
+            json!({"audiences": ["a", "b"], "expirationSeconds": 3600})
+        );
     }
 }

@@ -77,9 +77,7 @@ impl PolicyRule {
         self.resources.iter().any(|r| {
             r == "*"
                 || *r == combined
-                || (!subresource.is_empty()
-                    && r.strip_prefix("*/")
-                        .is_some_and(|sub| sub == subresource))
+                || (!subresource.is_empty() && r.strip_prefix("*/").is_some_and(|sub| sub == subresource))
         })
     }
 
@@ -91,11 +89,7 @@ impl PolicyRule {
     /// `NonResourceURLMatches`: `*`, exact, or a `prefix*`.
     pub fn url_matches(&self, path: &str) -> bool {
         self.non_resource_urls.iter().any(|u| {
-            u == "*"
-                || u == path
-                || u
-                    .strip_suffix('*')
-                    .is_some_and(|prefix| path.starts_with(prefix))
+            u == "*" || u == path || u.strip_suffix('*').is_some_and(|prefix| path.starts_with(prefix))
         })
     }
 
@@ -145,7 +139,7 @@ impl Subject {
     pub fn applies_to(&self, user: &UserInfo, binding_namespace: &str) -> bool {
         match self.kind.as_str() {
             "User" => user.name == self.name,
-            "Group" => user.groups.iter().any(|g| *g == self.name),
+            "Group" => user.groups.contains(&self.name),
             "ServiceAccount" => {
                 let ns = if self.namespace.is_empty() {
                     binding_namespace
@@ -197,14 +191,26 @@ pub struct Binding {
 impl Binding {
     fn from_json(v: &Value) -> Self {
         Binding {
-            name: v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().into(),
+            name: v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
             namespace: v
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .into(),
-            role_kind: v.pointer("/roleRef/kind").and_then(Value::as_str).unwrap_or_default().into(),
-            role_name: v.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default().into(),
+            role_kind: v
+                .pointer("/roleRef/kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+            role_name: v
+                .pointer("/roleRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
             subjects: v
                 .get("subjects")
                 .and_then(Value::as_array)
@@ -339,7 +345,8 @@ impl<'a> AuthzRequest<'a> {
     /// a request for one Namespace (`/api/v1/namespaces/<n>[/status]`) is in namespace `<n>`, so
     /// a RoleBinding there can grant access to the Namespace object itself.
     pub fn of(attrs: &'a RequestAttributes) -> Self {
-        let namespace = if attrs.resource_request && attrs.resource == "namespaces" && !attrs.name.is_empty() {
+        let namespace = if attrs.resource_request && attrs.resource == "namespaces" && !attrs.name.is_empty()
+        {
             attrs.name.as_str()
         } else {
             attrs.namespace.as_str()
@@ -416,7 +423,12 @@ impl Policy {
             .get("apiVersion")
             .and_then(Value::as_str)
             .is_some_and(|v| v.starts_with(&format!("{RBAC_GROUP}/")));
-        let name = || o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = || {
+            o.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let namespace = || {
             o.pointer("/metadata/namespace")
                 .and_then(Value::as_str)

@@ -111,7 +111,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,7 +124,10 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|c| std::str::from_utf8(c).unwrap_or_default())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 impl SigningKey {
@@ -291,18 +296,33 @@ mod tests {
         let aud = vec!["api".to_string()];
         assert_eq!(key.verify(&token, iss, &aud, now).unwrap(), claims);
         // Wrong issuer, audience, key; lifetime edges with the one-minute leeway.
-        assert!(matches!(key.verify(&token, "https://other", &aud, now), Err(TokenRejection::Issuer(_))));
+        assert!(matches!(
+            key.verify(&token, "https://other", &aud, now),
+            Err(TokenRejection::Issuer(_))
+        ));
         assert!(matches!(
             key.verify(&token, iss, &["x".to_string()], now),
             Err(TokenRejection::Audience(_))
         ));
         let other = SigningKey::generate().unwrap();
-        assert_eq!(other.verify(&token, iss, &aud, now), Err(TokenRejection::Signature));
-        assert_eq!(key.verify("garbage", iss, &aud, now), Err(TokenRejection::Signature));
+        assert_eq!(
+            other.verify(&token, iss, &aud, now),
+            Err(TokenRejection::Signature)
+        );
+        assert_eq!(
+            key.verify("garbage", iss, &aud, now),
+            Err(TokenRejection::Signature)
+        );
         let at = |s: i64| Timestamp::from_second(now.as_second() + s).unwrap();
         assert!(key.verify(&token, iss, &aud, at(3600 + 60)).is_ok());
-        assert_eq!(key.verify(&token, iss, &aud, at(3600 + 61)), Err(TokenRejection::Expired));
-        assert_eq!(key.verify(&token, iss, &aud, at(-61)), Err(TokenRejection::NotYetValid));
+        assert_eq!(
+            key.verify(&token, iss, &aud, at(3600 + 61)),
+            Err(TokenRejection::Expired)
+        );
+        assert_eq!(
+            key.verify(&token, iss, &aud, at(-61)),
+            Err(TokenRejection::NotYetValid)
+        );
     }
 
     #[test]
@@ -327,7 +347,10 @@ mod tests {
             },
         ));
         let c = claims_for(&s, Timestamp::UNIX_EPOCH, "j");
-        assert_eq!(c.bound_object().map(|(k, o)| (k, o.name.as_str())), Some(("Secret", "s")));
+        assert_eq!(
+            c.bound_object().map(|(k, o)| (k, o.name.as_str())),
+            Some(("Secret", "s"))
+        );
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["kubernetes.io"]["secret"]["uid"], "u2");
         assert!(v["kubernetes.io"].get("pod").is_none());

@@ -103,7 +103,10 @@ struct Case {
 fn sa(ns: &str, name: &str) -> UserInfo {
     UserInfo {
         name: service_account_user(ns, name),
-        groups: vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{ns}")],
+        groups: vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{ns}"),
+        ],
         ..Default::default()
     }
 }
@@ -300,10 +303,18 @@ fn structured_label_selectors() {
     assert!(m(json!({})));
     assert!(m(json!({"matchLabels": {"a": "1"}})));
     assert!(!m(json!({"matchLabels": {"a": "2"}})));
-    assert!(m(json!({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]})));
-    assert!(!m(json!({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]})));
-    assert!(m(json!({"matchExpressions": [{"key": "b", "operator": "DoesNotExist"}]})));
-    assert!(!m(json!({"matchExpressions": [{"key": "b", "operator": "Exists"}]})));
+    assert!(m(
+        json!({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1", "2"]}]})
+    ));
+    assert!(!m(
+        json!({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]})
+    ));
+    assert!(m(
+        json!({"matchExpressions": [{"key": "b", "operator": "DoesNotExist"}]})
+    ));
+    assert!(!m(
+        json!({"matchExpressions": [{"key": "b", "operator": "Exists"}]})
+    ));
 }
 
 #[test]
