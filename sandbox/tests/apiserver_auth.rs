@@ -316,6 +316,25 @@ async fn static_tokens_authenticate_users_with_their_groups() {
     );
     assert!(server.remove_token("alice-token"));
     assert_eq!(code_of(&cms.list(&ListParams::default()).await), 401);
+
+    // Credentials never reach the access log or Debug output.
+    let sa = sa_token(&server, "team", "app");
+    let _ = Api::<Secret>::namespaced(server.client_with_token(&sa), "team")
+        .list(&ListParams::default())
+        .await;
+    let seen = format!(
+        "{:?} {:?} {:?}",
+        server.access_log(),
+        server,
+        server.rbac_policy()
+    );
+    for secret in ["alice-token", sa.as_str(), ADMIN_TOKEN] {
+        assert!(!seen.contains(secret));
+    }
+    let issued = server
+        .service_account_token("team", "app", &[], Duration::from_secs(600))
+        .unwrap();
+    assert!(!format!("{issued:?}").contains(secrecy::ExposeSecret::expose_secret(&issued)));
 }
 
 #[tokio::test]
@@ -816,7 +835,8 @@ async fn kubectl_over_tls_authenticates_with_a_service_account_token() {
         "reader",
         "team",
         "app",
-        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]),
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]},
+               {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}]),
     );
     // kubectl sends its token only to a TLS server.
     let handle = server.serve_tls("127.0.0.1:0").await.unwrap();
