@@ -7,7 +7,12 @@
 //! place that extracts request attributes); `watch`, `discovery`, `openapi` and `table` render
 //! their endpoints; `collector` is the background garbage collector and namespace/CRD cleanup;
 //! [`auth`] authenticates (bearer tokens, service-account JWTs) and authorizes (RBAC) every
-//! request; [`faults`] injects failures and latency; [`admin`] is the `/_sandbox` HTTP admin API.
+//! request; [`faults`] injects failures and latency; [`admin`] is the `/_sandbox` HTTP admin API;
+//! `tls` serves HTTPS ([`ApiServer::serve_tls`]), which kubectl needs to send its credentials.
+//!
+//! Stop and restart: [`ServingHandle::shutdown`] ends a listener (and its watches); calling
+//! [`ApiServer::serve`] / [`ApiServer::serve_tls`] again, even on the same address, serves the same
+//! objects, tokens, signing key and serving certificate, so clients and watchers reconnect.
 //!
 //! Invariant: the store is independent of any listener or runtime: [`ApiServer::serve`] can be
 //! called again after [`ServingHandle::shutdown`], from another runtime, on the same objects.

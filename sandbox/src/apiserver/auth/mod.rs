@@ -1,6 +1,6 @@
 //! Authentication and authorization, as kube-apiserver configures them on a kubeadm-style cluster:
 //!
-//! * **Authentication** of bearer tokens: the [`ADMIN_TOKEN`](super::ADMIN_TOKEN) (user
+//! * **Authentication** of bearer tokens: the [`ADMIN_TOKEN`] (user
 //!   `kubernetes-admin` in `system:masters`), static tokens registered with
 //!   [`ApiServer::add_token`](super::ApiServer::add_token), and service-account JWTs issued by
 //!   the TokenRequest API ([`service_account`]). A request without credentials is
@@ -9,7 +9,7 @@
 //! * **Authorization**: `system:masters` bypasses everything; anyone else gets what the RBAC
 //!   objects in the store grant ([`rbac`]), starting from the bootstrap roles ([`bootstrap`]);
 //!   a denial is a 403 with kube-apiserver's message.
-//! * **Endpoints** of these subsystems ([`endpoints`]): TokenRequest, SelfSubjectAccessReview,
+//! * **Endpoints** of these subsystems (`endpoints`): TokenRequest, SelfSubjectAccessReview,
 //!   SelfSubjectRulesReview, SubjectAccessReview, SelfSubjectReview, TokenReview, and the OIDC
 //!   issuer discovery documents (`/.well-known/openid-configuration`, `/openid/v1/jwks`).
 //! * **Coverage** ([`coverage`]): test support that compares what a user did (from the access

@@ -1,7 +1,7 @@
 //! RBAC policy: Role, ClusterRole, RoleBinding and ClusterRoleBinding objects parsed into a
 //! [`Policy`], and the pure decision kube-apiserver's RBAC authorizer makes for a request.
 //!
-//! Invariant: [`Policy::authorize`] follows `rbac.RBACAuthorizer` exactly: ClusterRoleBindings are
+//! Invariant: [`authorize`] (and [`Policy::decide`]) follow `rbac.RBACAuthorizer` exactly: ClusterRoleBindings are
 //! visited first, then the RoleBindings of the request's namespace; the first rule that allows the
 //! request decides (with kube-apiserver's `allowed by ...` reason); bindings whose role is missing
 //! contribute the `RBAC: ... not found` reason of a denial. Nothing else is consulted: no store, no
