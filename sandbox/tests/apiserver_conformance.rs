@@ -5,6 +5,10 @@
 //!
 //! Recorded resourceVersions, uids and continue tokens that requests reuse are translated to the
 //! sandbox's own values learnt from earlier responses.
+//!
+//! Credentials (not recorded) are reproduced from the responses: every case ran as the cluster
+//! administrator except `rbac-forbidden` (a token of ServiceAccount `default/nobody`, which no
+//! binding names) and `unauthenticated` (a bearer token the server does not know).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -12,7 +16,8 @@ use std::time::Duration;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use sandbox::apiserver::ApiServer;
+use sandbox::apiserver::{ADMIN_TOKEN, ApiServer};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -31,9 +36,6 @@ const PENDING: &[(&str, &str)] = &[
     ),
     ("deploy-status-right-after-restart", "no controller-manager yet"),
     ("deploy-status-after-rollout", "no controller-manager yet"),
-    // Authentication and RBAC: later phase.
-    ("rbac-forbidden", "RBAC pending"),
-    ("unauthenticated", "authentication pending"),
 ];
 
 /// managedFields are compared too (their `time` normalised): the sandbox records them with the
@@ -153,16 +155,44 @@ struct Answer {
     body: Value,
 }
 
+/// The bearer token a case was recorded with (see the module docs).
+fn token_for(server: &ApiServer, case: &str) -> String {
+    match case {
+        "rbac-forbidden" => {
+            let sa = server.resource("", "v1", "serviceaccounts").unwrap();
+            if server.get(&sa, "default", "nobody").is_none() {
+                server
+                    .create(
+                        &sa,
+                        "default",
+                        json!({"metadata": {"name": "nobody"}}),
+                        "conformance",
+                    )
+                    .unwrap();
+            }
+            server
+                .service_account_token("default", "nobody", &[], Duration::from_secs(3600))
+                .unwrap()
+                .expose_secret()
+                .to_string()
+        }
+        "unauthenticated" => "not-a-token-this-server-issued".into(),
+        _ => ADMIN_TOKEN.into(),
+    }
+}
+
 async fn send(server: &ApiServer, case: &Value, map: &HashMap<String, String>) -> Answer {
     let req = &case["request"];
     let method = req["method"].as_str().unwrap();
     let path = translate_path(req["path"].as_str().unwrap(), map);
     // The recording was made with Python's urllib, whose User-Agent names the field manager of
     // writes without `fieldManager` (`Python-urllib`).
+    let token = token_for(server, case["case"].as_str().unwrap());
     let mut builder = Request::builder()
         .method(method)
         .uri(&path)
-        .header("user-agent", "Python-urllib/3.11");
+        .header("user-agent", "Python-urllib/3.11")
+        .header("authorization", format!("Bearer {token}"));
     if let Some(ct) = req["content-type"].as_str() {
         builder = builder.header("content-type", ct);
     }

@@ -101,6 +101,8 @@ async fn setup() -> Option<(ApiServer, ServingHandle, tempfile::TempDir, Kubectl
         return None;
     }
     let server = ApiServer::new();
+    // kubectl sends no credentials to a plain-HTTP server: it is system:anonymous here.
+    server.allow_anonymous_admin();
     let handle = server.serve("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");

@@ -332,6 +332,13 @@ impl IntoResponse for ApiError {
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
+        // As kube-apiserver's ErrorNegotiated: a retry delay in the details is also a header.
+        if let Some(seconds) = self.details.as_ref().and_then(|d| d.retry_after_seconds)
+            && seconds > 0
+        {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
         resp
     }
 }
