@@ -41,8 +41,9 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let emulator = Emulator::new();
     let clock = emulator.clone();
     let api = ApiServer::builder().clock(move || clock.now()).build();
+    // NB: HTTPS: kubectl sends a kubeconfig's token only to TLS servers.
     let api_handle = api
-        .serve((args.address, args.apiserver_port))
+        .serve_tls((args.address, args.apiserver_port))
         .await
         .context("starting the API server")?;
     let entra_handle = emulator
@@ -57,7 +58,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
             dir.join("sandbox.kubeconfig")
         }
     };
-    ApiServer::write_kubeconfig(&kubeconfig, &api_handle.url(), ADMIN_TOKEN)
+    std::fs::write(&kubeconfig, api_handle.kubeconfig(ADMIN_TOKEN))
         .with_context(|| format!("writing {}", kubeconfig.display()))?;
     if args.install_crds {
         let crds: Api<CustomResourceDefinition> = Api::all(api.client());
