@@ -3,6 +3,8 @@
 
 mod support;
 
+mod adoption;
 mod crash_safety;
 mod happy_path;
 mod requests;
+mod tenancy;
