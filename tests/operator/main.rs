@@ -5,6 +5,7 @@ mod support;
 
 mod adoption;
 mod crash_safety;
+mod failures;
 mod happy_path;
 mod requests;
 mod tenancy;
