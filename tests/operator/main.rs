@@ -8,4 +8,6 @@ mod crash_safety;
 mod failures;
 mod happy_path;
 mod requests;
+mod restart;
 mod tenancy;
+mod zero_downtime;
