@@ -9,5 +9,6 @@ mod failures;
 mod happy_path;
 mod requests;
 mod restart;
+mod shell;
 mod tenancy;
 mod zero_downtime;
