@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Write the CustomResourceDefinitions, one file per CRD (`<plural>.<group>.yaml`).
     Crd(crd::CrdArgs),
     /// Start a local Kubernetes API server and Microsoft Entra emulator (for trying the operator
@@ -39,7 +39,7 @@ enum Command {
 pub fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd(args) => crd::run(args),
-        Command::Run(args) => runtime()?.block_on(run::run(args)),
+        Command::Run(args) => runtime()?.block_on(run::run(*args)),
         Command::Sandbox(args) => runtime()?.block_on(sandbox::run(args)),
     }
 }

@@ -231,10 +231,13 @@ impl Method {
     }
 }
 
+/// A built provider, with what it was built from.
+type Built = (Fingerprint, Arc<dyn CredentialProvider>);
+
 /// Built providers, by provider uid.
 #[derive(Default)]
 pub struct ProviderCache {
-    entries: tokio::sync::Mutex<HashMap<String, (Fingerprint, Arc<dyn CredentialProvider>)>>,
+    entries: tokio::sync::Mutex<HashMap<String, Built>>,
 }
 
 impl std::fmt::Debug for ProviderCache {
