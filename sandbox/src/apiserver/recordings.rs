@@ -1,5 +1,5 @@
 //! Test access to the conformance recordings of a real kube-apiserver 1.36
-//! (`sandbox/testdata/conformance/kube-apiserver-1.36.jsonl`, copied from
+//! (`sandbox/tests/conformance/kube-apiserver-1.36.jsonl`, copied from
 //! `/work/shared/conformance/`), so unit tests can feed recorded requests through these libraries
 //! and compare with the recorded answers.
 //!
@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-const RECORDINGS: &str = include_str!("../../testdata/conformance/kube-apiserver-1.36.jsonl");
+const RECORDINGS: &str = include_str!("../../tests/conformance/kube-apiserver-1.36.jsonl");
 
 /// One recorded request/response exchange.
 #[derive(Clone, Debug)]
