@@ -149,10 +149,7 @@ impl Reason {
 
     /// Whether retrying later, unchanged, may succeed.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            Reason::Throttled | Reason::ProviderUnavailable | Reason::UnexpectedResponse
-        )
+        matches!(self, Reason::Throttled | Reason::ProviderUnavailable | Reason::UnexpectedResponse)
     }
 }
 
@@ -177,11 +174,7 @@ pub struct ProviderError {
 impl ProviderError {
     /// A new error with no retry hint.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-            retry_after: None,
-        }
+        Self { reason, message: message.into(), retry_after: None }
     }
 
     /// Whether retrying later, unchanged, may succeed.
@@ -203,15 +196,10 @@ pub trait CredentialProvider: Send + Sync {
     ///
     /// NB: not idempotent; every call creates a credential. Callers record what they are about to
     /// do before calling, and look for orphans by display name after a crash.
-    async fn mint(
-        &self,
-        app: &ApplicationRef,
-        request: &MintRequest,
-    ) -> Result<MintedCredential, ProviderError>;
+    async fn mint(&self, app: &ApplicationRef, request: &MintRequest) -> Result<MintedCredential, ProviderError>;
 
     /// Tries once to authenticate as the application with `secret`.
-    async fn check(&self, app: &ApplicationRef, secret: &SecretString)
-    -> Result<CheckOutcome, ProviderError>;
+    async fn check(&self, app: &ApplicationRef, secret: &SecretString) -> Result<CheckOutcome, ProviderError>;
 
     /// Revokes a credential. Revoking one that is already gone succeeds.
     async fn revoke(&self, app: &ApplicationRef, key_id: &str) -> Result<(), ProviderError>;
