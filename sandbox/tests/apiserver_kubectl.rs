@@ -93,12 +93,11 @@ impl Kubectl {
     }
 }
 
-/// A served API server and a kubectl configured for it (fresh `HOME` and cache), or `None` when
-/// kubectl is not installed.
-async fn setup() -> Option<(ApiServer, ServingHandle, tempfile::TempDir, Kubectl)> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_waits_gets_and_deletes() {
     if !Path::new(KUBECTL).exists() {
         eprintln!("skipping: {KUBECTL} is not installed");
-        return None;
+        return;
     }
     let server = ApiServer::new();
     let handle = server.serve("127.0.0.1:0").await.unwrap();
@@ -108,14 +107,6 @@ async fn setup() -> Option<(ApiServer, ServingHandle, tempfile::TempDir, Kubectl
     let k = Kubectl {
         kubeconfig: kubeconfig.display().to_string(),
         home: dir.path().display().to_string(),
-    };
-    Some((server, handle, dir, k))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_applies_waits_gets_and_deletes() {
-    let Some((server, handle, _dir, k)) = setup().await else {
-        return;
     };
 
     let out = tokio::task::spawn_blocking(move || {
@@ -186,6 +177,25 @@ async fn kubectl_applies_waits_gets_and_deletes() {
             .any(|r| r.verb == "watch" && r.resource == "customresourcedefinitions")
     );
     handle.shutdown().await;
+}
+
+/// A served API server and a kubectl configured for it (fresh `HOME` and cache), or `None` when
+/// kubectl is not installed.
+async fn setup() -> Option<(ApiServer, ServingHandle, tempfile::TempDir, Kubectl)> {
+    if !Path::new(KUBECTL).exists() {
+        eprintln!("skipping: {KUBECTL} is not installed");
+        return None;
+    }
+    let server = ApiServer::new();
+    let handle = server.serve("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    ApiServer::write_kubeconfig(&kubeconfig, &handle.url(), ADMIN_TOKEN).unwrap();
+    let k = Kubectl {
+        kubeconfig: kubeconfig.display().to_string(),
+        home: dir.path().display().to_string(),
+    };
+    Some((server, handle, dir, k))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
