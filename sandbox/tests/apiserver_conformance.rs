@@ -28,44 +28,6 @@ const PENDING: &[(&str, &str)] = &[
     ("discovery-version", "reports v1.33 on purpose"),
     // The sandbox lists only the groups it serves, not all of kube-apiserver's.
     ("discovery-apis", "only served groups are listed"),
-    // Server-side apply: pending the sandbox-fields `fieldmanager` library.
-    ("ssa-alpha-one", "SSA pending sandbox-fields"),
-    ("ssa-beta-two", "SSA pending sandbox-fields"),
-    ("ssa-beta-two-force", "SSA pending sandbox-fields"),
-    (
-        "ssa-get-managed-fields",
-        "object created by SSA (pending sandbox-fields)",
-    ),
-    ("cr-status-apply", "SSA pending sandbox-fields"),
-    ("cr-status-apply-other-condition", "SSA pending sandbox-fields"),
-    (
-        "cr-status-spec-change-ignored",
-        "status content comes from the SSA cases above",
-    ),
-    (
-        "cr-get-after-status",
-        "status content comes from the SSA cases above",
-    ),
-    (
-        "cr-get-table",
-        "rows reflect the SSA status writes above (and w6 needs pruning)",
-    ),
-    // CRD structural schema validation and pruning: pending the sandbox-fields `schema` library.
-    (
-        "cr-create-invalid-fields",
-        "schema validation pending sandbox-fields",
-    ),
-    (
-        "cr-create-missing-required",
-        "schema validation pending sandbox-fields",
-    ),
-    ("cr-create-wrong-type", "schema validation pending sandbox-fields"),
-    ("cr-create-cel-violation", "CEL validation pending sandbox-fields"),
-    (
-        "cr-create-unknown-field-default",
-        "pruning pending sandbox-fields",
-    ),
-    ("cr-create-unknown-field-strict", "pruning pending sandbox-fields"),
     // Deployment status progression: pending the workload simulator (later phase).
     ("deploy-status-settled", "no controller-manager yet"),
     (
@@ -76,9 +38,9 @@ const PENDING: &[(&str, &str)] = &[
     ("deploy-status-after-rollout", "no controller-manager yet"),
 ];
 
-/// managedFields are written by the sandbox-fields `fieldmanager` library; until it is wired in
-/// they are left out of the comparison (on both sides).
-const MANAGED_FIELDS_PENDING: bool = true;
+/// managedFields are compared too (their `time` normalised): the sandbox records them with the
+/// `fieldmanager` library.
+const MANAGED_FIELDS_PENDING: bool = false;
 
 const VOLATILE: &[&str] = &[
     "uid",
@@ -107,11 +69,29 @@ fn normalise(v: &mut Value) {
             if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
                 for e in mf.iter_mut().filter_map(Value::as_object_mut) {
                     e.insert("time".into(), json!("<volatile>"));
+                    if let Some(fields) = e.get_mut("fieldsV1") {
+                        normalise_uid_keys(fields);
+                    }
                 }
             }
         }
         Value::Array(a) => a.iter_mut().for_each(normalise),
         _ => {}
+    }
+}
+
+/// Owner references are owned by uid (`k:{"uid":"..."}`), a volatile value inside a key.
+fn normalise_uid_keys(fields: &mut Value) {
+    if let Value::Object(m) = fields {
+        let entries = std::mem::take(m);
+        for (k, mut v) in entries {
+            normalise_uid_keys(&mut v);
+            let key = match k.strip_prefix("k:{\"uid\":") {
+                Some(_) => "k:{\"uid\":\"<volatile>\"}".to_string(),
+                None => k,
+            };
+            m.insert(key, v);
+        }
     }
 }
 
@@ -206,10 +186,13 @@ async fn send(server: &ApiServer, case: &Value, map: &HashMap<String, String>) -
     let method = req["method"].as_str().unwrap();
     let path = translate_path(req["path"].as_str().unwrap(), map);
     let token = token_for(server, case["case"].as_str().unwrap());
+    // The recording was made with Python's urllib, whose User-Agent names the field manager of
+    // writes without `fieldManager` (`Python-urllib`).
     let mut builder = Request::builder()
         .method(method)
         .uri(&path)
-        .header("authorization", format!("Bearer {token}"));
+        .header("authorization", format!("Bearer {token}"))
+        .header("user-agent", "Python-urllib/3.11");
     if let Some(ct) = req["content-type"].as_str() {
         builder = builder.header("content-type", ct);
     }

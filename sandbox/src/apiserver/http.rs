@@ -189,6 +189,11 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let shutdown = req.extensions().get::<watch::ServeShutdown>().cloned();
     let ns = attrs.namespace.as_str();
     let name = attrs.name.as_str();
@@ -201,6 +206,7 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
             _ => FieldValidation::Warn,
         },
         force: query.flag("force"),
+        user_agent: user_agent.clone(),
     };
     if subresource == Some("scale") {
         let body = read_body(shared, req.into_body()).await?;

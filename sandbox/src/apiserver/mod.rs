@@ -16,16 +16,26 @@
 //!
 //! Invariant: the store is independent of any listener or runtime: [`ApiServer::serve`] can be
 //! called again after [`ServingHandle::shutdown`], from another runtime, on the same objects.
+//!
+//! The field semantics (CRD structural schemas, strategic merge patch, server-side apply and
+//! managedFields) are pure libraries: [`schema`], [`patch`], [`fieldmanager`], over [`shape`],
+//! [`field_errors`] and [`json_value`]; [`fields_bridge`] is the one place the verbs call them.
 
 pub mod admin;
 pub mod auth;
 pub mod defaults;
 pub mod faults;
+pub mod field_errors;
+pub mod fieldmanager;
 pub mod fields_bridge;
+pub mod json_value;
 pub mod operations;
+pub mod patch;
 pub mod request;
 pub mod resources;
+pub mod schema;
 pub mod selectors;
+pub mod shape;
 pub mod status;
 pub mod store;
 pub mod validation;
@@ -36,11 +46,14 @@ mod discovery;
 mod http;
 mod jsonpath;
 mod openapi;
+#[cfg(test)]
+mod recordings;
 mod scale;
 mod table;
 mod tls;
 mod watch;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -169,6 +182,7 @@ impl ApiServerBuilder {
                 watch_buffer: self.watch_buffer,
             }),
             registry: RwLock::new(Registry::with_builtins()),
+            crd_schemas: Mutex::new(HashMap::new()),
             access_log: AccessLog::new(self.access_log_capacity),
             collector: Mutex::new(None),
             watch_epoch: tokio::sync::watch::channel(0).0,
@@ -225,6 +239,9 @@ impl ApiServerBuilder {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) registry: RwLock<Registry>,
+    /// Compiled CRD schemas by CRD name, with the spec they were compiled from (see
+    /// `Shared::validate_crd`).
+    pub(crate) crd_schemas: Mutex<HashMap<String, (Value, Arc<schema::CompiledCrd>)>>,
     pub(crate) access_log: AccessLog,
     pub(crate) options: ApiServerBuilder,
     collector: Mutex<Option<JoinHandle<()>>>,
