@@ -1,14 +1,13 @@
-//! The examples in `deploy/examples/`: every custom resource passes the CRDs' schemas and rules
-//! and fits the Rust types; the GitOps examples name the operator's real field manager and
-//! pod-template annotation, so what users copy matches what the operator writes.
-
-mod support;
+//! The examples in `deploy/examples/`: every custom resource fits the Rust types and the
+//! examples refer to each other consistently; the GitOps examples name the operator's real field
+//! manager and pod-template annotation, so what users copy matches what the operator writes. (The
+//! CRDs' schemas and CEL rules are applied to the examples by the sandbox API server, in
+//! tests/chart.rs.)
 
 use std::path::Path;
 
 use secret_rotator::api::{ClientSecretRotation, ClusterIdentityProvider, IdentityProvider, wellknown};
 use serde_json::Value;
-use support::crd_validation::validate;
 
 fn documents(file: &str) -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples").join(file);
@@ -21,7 +20,7 @@ fn documents(file: &str) -> Vec<Value> {
 }
 
 #[test]
-fn custom_resource_examples_are_valid() {
+fn custom_resource_examples_fit_the_rust_types() {
     let mut kinds = vec![];
     for file in [
         "cluster-identity-provider-workload-identity.yaml",
@@ -29,8 +28,6 @@ fn custom_resource_examples_are_valid() {
         "client-secret-rotation.yaml",
     ] {
         for doc in documents(file) {
-            let errors = validate(&doc);
-            assert!(errors.is_empty(), "{file}: {errors:#?}");
             let kind = doc["kind"].as_str().unwrap().to_owned();
             let fits = match kind.as_str() {
                 "ClientSecretRotation" => serde_json::from_value::<ClientSecretRotation>(doc).map(|_| ()),

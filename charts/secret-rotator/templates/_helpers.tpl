@@ -68,59 +68,63 @@ job="{{ default (include "secret-rotator.metricsServiceName" .) .Values.promethe
 {{- end }}
 
 {{/*
-RBAC rules on namespaced resources: in a ClusterRole when every namespace is watched, in a Role per
-watched namespace otherwise. Keep in step with deploy/rbac.yaml (a test compares them).
+RBAC rules on namespaced resources: in a ClusterRole when every namespace is watched, in a Role in
+the watched namespace otherwise. Keep in step with deploy/rbac.yaml (a test compares them).
 */}}
 {{- define "secret-rotator.rules.namespaced" -}}
-# Rotations: watched; patched to add and remove the finalizer.
+# Rotations: watched, read back after a conflict, patched to add and remove the finalizer.
 - apiGroups: ["secret-rotator.dev"]
   resources: ["clientsecretrotations"]
   verbs: ["get", "list", "watch", "patch"]
-# Namespaced providers: watched.
+# Their status: server-side apply (a patch).
 - apiGroups: ["secret-rotator.dev"]
-  resources: ["identityproviders"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["secret-rotator.dev"]
-  resources: ["clientsecretrotations/status", "identityproviders/status"]
-  verbs: ["patch", "update"]
+  resources: ["clientsecretrotations/status"]
+  verbs: ["patch"]
 {{- if .Values.rbac.ownerReferencesPermissionEnforcement }}
+# OwnerReferencesPermissionEnforcement: the operator's Secrets block their rotation's deletion.
 - apiGroups: ["secret-rotator.dev"]
   resources: ["clientsecretrotations/finalizers"]
   verbs: ["update"]
 {{- end }}
-# Target and staging Secrets (watched by label), and the sign-in Secrets of providers.
+# Namespaced providers: watched (read from the watch cache only).
+- apiGroups: ["secret-rotator.dev"]
+  resources: ["identityproviders"]
+  verbs: ["list", "watch"]
+# Target and staging Secrets (metadata watched by label, read, server-side applied, deleted) and
+# the sign-in Secrets of providers (read).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# Rollout targets: watched; the pod-template annotation is patched.
+# Rollout targets: metadata watched, read and listed by selector; the pod-template annotation is
+# patched.
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
   verbs: ["get", "list", "watch", "patch"]
+# Events (events.k8s.io; repeats are folded into a series with a patch).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-# Service-account tokens for workload identity of namespaced providers (TokenRequest API).
+# Service-account tokens for workload identity of providers (TokenRequest API).
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
   verbs: ["create"]
 {{- end }}
 
 {{/*
-RBAC rules on cluster-scoped resources: always in a ClusterRole.
+RBAC rules on cluster-scoped resources: always in a ClusterRole. Namespaces are watched only when
+every namespace is; a namespace-scoped operator reads its one namespace's labels.
 */}}
 {{- define "secret-rotator.rules.clusterScoped" -}}
-# Cluster providers: watched, status written.
+# Cluster providers: watched (read from the watch cache only).
 - apiGroups: ["secret-rotator.dev"]
   resources: ["clusteridentityproviders"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["secret-rotator.dev"]
-  resources: ["clusteridentityproviders/status"]
-  verbs: ["patch", "update"]
+  verbs: ["list", "watch"]
 # Namespace labels, for the namespaceSelector of ClusterIdentityProvider grants.
 - apiGroups: [""]
   resources: ["namespaces"]
+  {{- if .Values.watchNamespaces }}
+  verbs: ["get"]
+  {{- else }}
   verbs: ["get", "list", "watch"]
+  {{- end }}
 {{- end }}
