@@ -152,10 +152,18 @@ pub enum RotateError {
     },
 }
 
-/// Whether `error` says the resource type is not served at all (a 404 that is not a `NotFound`
-/// Status about the object: kube-apiserver answers unknown API paths with a plain-text 404).
+/// Whether `error` says the resource type is not served at all, rather than that one object is
+/// missing. kube-apiserver answers a path of an unknown API group with a plain-text
+/// `404 page not found`, and an unknown resource of a known group with a `NotFound` Status that
+/// names no object ("the server could not find the requested resource"); a missing object gets a
+/// `NotFound` Status whose details name it.
 pub(crate) fn api_not_installed(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(s) if s.code == 404 && s.reason != "NotFound")
+    match error {
+        kube::Error::Api(s) if s.code == 404 => {
+            s.reason != "NotFound" || s.details.as_ref().is_none_or(|d| d.name.is_empty())
+        }
+        _ => false,
+    }
 }
 
 /// Requests a rotation of `namespace/name` at `now` through `api`.
@@ -283,12 +291,26 @@ mod tests {
                 .with_code(404)
                 .boxed(),
         );
-        let not_found = kube::Error::Api(
-            kube::core::Status::failure("clientsecretrotations.secret-rotator.dev \"x\" not found", "NotFound")
+        let no_resource = kube::Error::Api(
+            kube::core::Status::failure("the server could not find the requested resource", "NotFound")
                 .with_code(404)
                 .boxed(),
         );
+        let not_found = kube::Error::Api(
+            kube::core::Status::failure("clientsecretrotations.secret-rotator.dev \"x\" not found", "NotFound")
+                .with_code(404)
+                .with_details(kube::core::response::StatusDetails {
+                    name: "x".into(),
+                    group: wellknown::GROUP.into(),
+                    kind: "clientsecretrotations".into(),
+                    uid: String::new(),
+                    causes: vec![],
+                    retry_after_seconds: 0,
+                })
+                .boxed(),
+        );
         assert!(api_not_installed(&plain_404));
+        assert!(api_not_installed(&no_resource));
         assert!(!api_not_installed(&not_found));
     }
 }
