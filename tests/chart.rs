@@ -43,12 +43,22 @@ fn write_values(dir: &Path, name: &str, yaml: &str) -> std::path::PathBuf {
 fn chart_lints_clean_with_every_ci_values_file() {
     let tools = toolchain();
     let files = ci_values_files();
-    assert!(files.len() >= 4, "expected at least 4 ci values files, found {files:?}");
+    assert!(
+        files.len() >= 4,
+        "expected at least 4 ci values files, found {files:?}"
+    );
     for file in files {
         let findings = tools.lint(&file);
         // Severity 1 is INFO (e.g. "icon is recommended"); warnings (2) and errors (3) fail.
-        let serious: Vec<_> = findings.iter().filter(|(severity, _, _)| *severity >= 2).collect();
-        assert!(serious.is_empty(), "helm lint --strict with {}: {serious:#?}", file.display());
+        let serious: Vec<_> = findings
+            .iter()
+            .filter(|(severity, _, _)| *severity >= 2)
+            .collect();
+        assert!(
+            serious.is_empty(),
+            "helm lint --strict with {}: {serious:#?}",
+            file.display()
+        );
     }
 }
 
@@ -64,7 +74,10 @@ fn rendered_chart_validates_strictly_against_kubernetes_1_33() {
             .iter()
             .filter(|d| !CUSTOM_KINDS.contains(&d["kind"].as_str().unwrap_or_default()))
             .count();
-        let passed = report.lines().filter(|l| l.contains(" passed for resource ")).count();
+        let passed = report
+            .lines()
+            .filter(|l| l.contains(" passed for resource "))
+            .count();
         assert_eq!(
             passed,
             builtin,
@@ -103,13 +116,25 @@ fn values_schema_rejects_bad_values() {
     // (case, values, a fragment the error must contain)
     let cases = [
         ("unknown top-level key", "replicas: 2\n", "replicas"),
-        ("unknown nested key", "metrics:\n  serviceMonitor:\n    enable: true\n", "enable"),
+        (
+            "unknown nested key",
+            "metrics:\n  serviceMonitor:\n    enable: true\n",
+            "enable",
+        ),
         ("zero replicas", "replicaCount: 0\n", "replicaCount"),
         ("replicas as text", "replicaCount: two\n", "replicaCount"),
-        ("unknown pull policy", "image:\n  pullPolicy: Sometimes\n", "pullPolicy"),
+        (
+            "unknown pull policy",
+            "image:\n  pullPolicy: Sometimes\n",
+            "pullPolicy",
+        ),
         ("digest without algorithm", "image:\n  digest: latest\n", "digest"),
         ("unknown log format", "logging:\n  format: xml\n", "format"),
-        ("namespace not a DNS label", "watchNamespaces: [Team_A]\n", "watchNamespaces"),
+        (
+            "namespace not a DNS label",
+            "watchNamespaces: [Team_A]\n",
+            "watchNamespaces",
+        ),
         ("two namespaces", "watchNamespaces: [a, b]\n", "watchNamespaces"),
         (
             "workload identity without client id",
@@ -121,7 +146,11 @@ fn values_schema_rejects_bad_values() {
             "workloadIdentity:\n  enabled: true\n  clientId: my-app\n",
             "clientId",
         ),
-        ("scrape interval without unit", "metrics:\n  serviceMonitor:\n    interval: 30\n", "interval"),
+        (
+            "scrape interval without unit",
+            "metrics:\n  serviceMonitor:\n    interval: 30\n",
+            "interval",
+        ),
         (
             "unknown alert to disable",
             "prometheusRule:\n  disabledAlerts: [NoSuchAlert]\n",
@@ -129,8 +158,16 @@ fn values_schema_rejects_bad_values() {
         ),
         ("port out of range", "metrics:\n  port: 70000\n", "port"),
         ("env var without name", "extraEnv:\n  - value: x\n", "name"),
-        ("resources with a typo", "resources:\n  limit:\n    cpu: 1\n", "limit"),
-        ("dashboard labels not strings", "grafanaDashboard:\n  labels:\n    grafana_dashboard: 1\n", "grafana_dashboard"),
+        (
+            "resources with a typo",
+            "resources:\n  limit:\n    cpu: 1\n",
+            "limit",
+        ),
+        (
+            "dashboard labels not strings",
+            "grafanaDashboard:\n  labels:\n    grafana_dashboard: 1\n",
+            "grafana_dashboard",
+        ),
     ];
     let mut failures = vec![];
     for (i, (case, yaml, fragment)) in cases.iter().enumerate() {
@@ -215,15 +252,26 @@ fn default_install_matches_the_kustomize_base_workload() {
     assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
     assert_eq!(cc["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(cc["readinessProbe"]["httpGet"]["path"], "/readyz");
-    for (what, r) in [("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory")] {
-        assert!(cc["resources"][what][r].is_string(), "resources.{what}.{r} is set");
+    for (what, r) in [
+        ("requests", "cpu"),
+        ("requests", "memory"),
+        ("limits", "cpu"),
+        ("limits", "memory"),
+    ] {
+        assert!(
+            cc["resources"][what][r].is_string(),
+            "resources.{what}.{r} is set"
+        );
     }
     // Spread: anti-affinity and topology spread keyed on labels the pods carry.
     let pod_labels = &chart["spec"]["template"]["metadata"]["labels"];
-    let term = &cp["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
-        ["podAffinityTerm"]["labelSelector"]["matchLabels"];
+    let term = &cp["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+        ["labelSelector"]["matchLabels"];
     for (k, v) in term.as_object().expect("anti-affinity selector") {
-        assert_eq!(&pod_labels[k], v, "anti-affinity selects label {k} the pods carry");
+        assert_eq!(
+            &pod_labels[k], v,
+            "anti-affinity selects label {k} the pods carry"
+        );
     }
     assert_eq!(cp["topologySpreadConstraints"].as_array().map(Vec::len), Some(2));
     // The PodDisruptionBudget and the Service select the operator's pods.
@@ -232,7 +280,11 @@ fn default_install_matches_the_kustomize_base_workload() {
         ("Service", "/spec/selector"),
     ] {
         for doc in of_kind(&rendered.templates, kind) {
-            for (k, v) in doc.pointer(selector).and_then(Value::as_object).expect("selector") {
+            for (k, v) in doc
+                .pointer(selector)
+                .and_then(Value::as_object)
+                .expect("selector")
+            {
                 assert_eq!(&pod_labels[k], v, "{kind} selects label {k} the pods carry");
             }
         }
@@ -249,7 +301,9 @@ fn namespace_scoped_install_grants_namespaced_kinds_only_in_the_watched_namespac
     let deployment = find(&scoped.templates, "Deployment", "secret-rotator");
     let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
     assert!(
-        args.as_array().unwrap().contains(&Value::from("--namespace=team-a")),
+        args.as_array()
+            .unwrap()
+            .contains(&Value::from("--namespace=team-a")),
         "args {args} lack --namespace=team-a"
     );
     // The ClusterRole keeps only cluster-scoped kinds: cluster providers (watched) and the
@@ -261,9 +315,13 @@ fn namespace_scoped_install_grants_namespaced_kinds_only_in_the_watched_namespac
         .collect();
     assert_eq!(
         cluster_grants,
-        ["clusteridentityproviders list", "clusteridentityproviders watch", "namespaces get"]
-            .map(String::from)
-            .into(),
+        [
+            "clusteridentityproviders list",
+            "clusteridentityproviders watch",
+            "namespaces get"
+        ]
+        .map(String::from)
+        .into(),
     );
     // The watched namespace gets the namespaced half of the cluster-wide ClusterRole (plus the
     // OpenShift finalizers grant, which this values file enables).
@@ -292,11 +350,16 @@ fn namespace_scoped_install_grants_namespaced_kinds_only_in_the_watched_namespac
     // namespace only.
     let credentials = find(&scoped.templates, "Role", "secret-rotator-provider-credentials");
     assert_eq!(credentials["metadata"]["namespace"], NAMESPACE);
-    assert!(grants(credentials).iter().all(|(_, r, v, _)| (r == "secrets" && v == "get")
-        || (r == "serviceaccounts/token" && v == "create")));
+    assert!(grants(credentials).iter().all(
+        |(_, r, v, _)| (r == "secrets" && v == "get") || (r == "serviceaccounts/token" && v == "create")
+    ));
     // Nothing grants Secrets cluster-wide.
     for role in of_kind(&scoped.templates, "ClusterRole") {
-        assert!(!grants(role).iter().any(|(_, r, ..)| r == "secrets"), "{}", manifests::id(role));
+        assert!(
+            !grants(role).iter().any(|(_, r, ..)| r == "secrets"),
+            "{}",
+            manifests::id(role)
+        );
     }
 }
 
@@ -306,22 +369,38 @@ fn workload_identity_annotates_the_service_account_and_labels_the_pod() {
     let rendered = tools.render(&ci_values("workload-identity-values.yaml"));
     let sa = find(&rendered.templates, "ServiceAccount", "secret-rotator");
     let annotations = &sa["metadata"]["annotations"];
-    assert_eq!(annotations["azure.workload.identity/client-id"], "11111111-0000-4b60-9390-0ba6fb00bf6b");
-    assert_eq!(annotations["azure.workload.identity/tenant-id"], "72f988bf-0000-41af-91ab-2d7cd011db47");
-    assert_eq!(annotations["example.com/team"], "platform", "user annotations are kept");
+    assert_eq!(
+        annotations["azure.workload.identity/client-id"],
+        "11111111-0000-4b60-9390-0ba6fb00bf6b"
+    );
+    assert_eq!(
+        annotations["azure.workload.identity/tenant-id"],
+        "72f988bf-0000-41af-91ab-2d7cd011db47"
+    );
+    assert_eq!(
+        annotations["example.com/team"], "platform",
+        "user annotations are kept"
+    );
     let deployment = find(&rendered.templates, "Deployment", "secret-rotator");
     assert_eq!(
         deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"],
         "true"
     );
-    assert_eq!(deployment["spec"]["template"]["spec"]["serviceAccountName"], "secret-rotator");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["serviceAccountName"],
+        "secret-rotator"
+    );
     // Without workload identity, neither the label nor the annotations appear.
     let plain = tools.render(&ci_values("default-values.yaml"));
     let sa = find(&plain.templates, "ServiceAccount", "secret-rotator");
     assert!(sa["metadata"]["annotations"].is_null());
     let deployment = find(&plain.templates, "Deployment", "secret-rotator");
     assert!(deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"].is_null());
-    assert!(plain.notes.contains("Workload identity is off"), "{}", plain.notes);
+    assert!(
+        plain.notes.contains("Workload identity is off"),
+        "{}",
+        plain.notes
+    );
 }
 
 #[test]
@@ -335,19 +414,35 @@ fn values_reach_the_deployment() {
         c["image"],
         "ghcr.io/secret-rotator/secret-rotator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     );
-    let args: Vec<&str> = c["args"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(args, ["run", "--log-format=text", "--example-flag=1"]);
     let env = c["env"].as_array().unwrap();
-    let var = |n: &str| env.iter().find(|e| e["name"] == n).cloned().unwrap_or(Value::Null);
+    let var = |n: &str| {
+        env.iter()
+            .find(|e| e["name"] == n)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     assert_eq!(var("RUST_LOG")["value"], "info,secret_rotator=debug");
     assert_eq!(var("EXTRA")["value"], "1");
-    assert_eq!(var("POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
+    assert_eq!(
+        var("POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.namespace"
+    );
     assert_eq!(c["resources"]["limits"]["memory"], "512Mi");
     assert_eq!(pod["nodeSelector"]["kubernetes.io/os"], "linux");
     assert_eq!(pod["tolerations"][0]["key"], "dedicated");
     assert!(pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"].is_array());
     assert_eq!(pod["priorityClassName"], "system-cluster-critical");
-    assert_eq!(d["spec"]["template"]["metadata"]["annotations"]["example.com/owner"], "platform");
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["annotations"]["example.com/owner"],
+        "platform"
+    );
     let svc = find(&rendered.templates, "Service", "secret-rotator-metrics");
     assert_eq!(svc["spec"]["ports"][0]["port"], 9090);
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
@@ -361,14 +456,25 @@ fn service_monitor_selects_the_metrics_service() {
     let sm = find(&rendered.templates, "ServiceMonitor", "secret-rotator");
     assert_eq!(sm["apiVersion"], "monitoring.coreos.com/v1");
     assert_eq!(sm["metadata"]["labels"]["release"], "kube-prometheus-stack");
-    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().expect("matchLabels") {
-        assert_eq!(&svc["metadata"]["labels"][k], v, "ServiceMonitor selects label {k}");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels")
+    {
+        assert_eq!(
+            &svc["metadata"]["labels"][k], v,
+            "ServiceMonitor selects label {k}"
+        );
     }
     assert_eq!(
         sm["spec"]["namespaceSelector"]["matchNames"],
         serde_json::json!([svc["metadata"]["namespace"]])
     );
-    let ports: Vec<&Value> = svc["spec"]["ports"].as_array().unwrap().iter().map(|p| &p["name"]).collect();
+    let ports: Vec<&Value> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["name"])
+        .collect();
     let allowed_spec: BTreeSet<&str> = ["namespaceSelector", "selector", "endpoints", "jobLabel"].into();
     let allowed_endpoint: BTreeSet<&str> = [
         "port",
@@ -381,21 +487,40 @@ fn service_monitor_selects_the_metrics_service() {
     ]
     .into();
     for key in sm["spec"].as_object().unwrap().keys() {
-        assert!(allowed_spec.contains(key.as_str()), "unexpected ServiceMonitor field spec.{key}");
+        assert!(
+            allowed_spec.contains(key.as_str()),
+            "unexpected ServiceMonitor field spec.{key}"
+        );
     }
     for ep in sm["spec"]["endpoints"].as_array().expect("endpoints") {
         for key in ep.as_object().unwrap().keys() {
-            assert!(allowed_endpoint.contains(key.as_str()), "unexpected endpoint field {key}");
+            assert!(
+                allowed_endpoint.contains(key.as_str()),
+                "unexpected endpoint field {key}"
+            );
         }
-        assert!(ports.contains(&&ep["port"]), "endpoint port {} is not a Service port", ep["port"]);
+        assert!(
+            ports.contains(&&ep["port"]),
+            "endpoint port {} is not a Service port",
+            ep["port"]
+        );
         assert_eq!(ep["path"], "/metrics");
-        assert_eq!(ep["honorLabels"], true, "docs/metrics.md: the namespace label must be honoured");
+        assert_eq!(
+            ep["honorLabels"], true,
+            "docs/metrics.md: the namespace label must be honoured"
+        );
         assert_eq!(ep["interval"], "15s");
     }
     // The Service forwards to the container port that serves /metrics.
     let d = find(&rendered.templates, "Deployment", "secret-rotator");
     let container_ports = &d["spec"]["template"]["spec"]["containers"][0]["ports"];
-    assert!(container_ports.as_array().unwrap().iter().any(|p| p["name"] == svc["spec"]["ports"][0]["targetPort"]));
+    assert!(
+        container_ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == svc["spec"]["ports"][0]["targetPort"])
+    );
 }
 
 /// Anchors (GitHub style) of the `##` headings of a Markdown file.
@@ -431,7 +556,11 @@ fn alerts_are_valid_promql_on_contract_metrics_with_runbooks() {
     let alerts_doc = read("docs/alerts.md");
     let runbooks = anchors(&alerts_doc);
     let rules = alert_rules(&rendered);
-    assert!(rules.len() >= 9, "expected the full alert set, found {}", rules.len());
+    assert!(
+        rules.len() >= 9,
+        "expected the full alert set, found {}",
+        rules.len()
+    );
     let duration = regex::Regex::new(r"^([0-9]+(ms|s|m|h|d|w|y))+$").unwrap();
     let mut used = BTreeSet::new();
     for rule in &rules {
@@ -454,13 +583,24 @@ fn alerts_are_valid_promql_on_contract_metrics_with_runbooks() {
                 "{name}: selector of {metric:?} is not scoped to job=\"secret-rotator-metrics\""
             );
         }
-        assert!(duration.is_match(rule["for"].as_str().unwrap_or_default()), "{name}: for");
+        assert!(
+            duration.is_match(rule["for"].as_str().unwrap_or_default()),
+            "{name}: for"
+        );
         let severity = rule["labels"]["severity"].as_str().unwrap_or_default();
-        assert!(["critical", "warning", "info"].contains(&severity), "{name}: severity {severity:?}");
-        assert_eq!(rule["labels"]["team"], "platform", "{name}: additionalAlertLabels");
+        assert!(
+            ["critical", "warning", "info"].contains(&severity),
+            "{name}: severity {severity:?}"
+        );
+        assert_eq!(
+            rule["labels"]["team"], "platform",
+            "{name}: additionalAlertLabels"
+        );
         for annotation in ["summary", "description", "runbook_url"] {
             assert!(
-                rule["annotations"][annotation].as_str().is_some_and(|s| !s.is_empty()),
+                rule["annotations"][annotation]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
                 "{name}: annotation {annotation}"
             );
         }
@@ -474,15 +614,31 @@ fn alerts_are_valid_promql_on_contract_metrics_with_runbooks() {
         let (base, anchor) = url.split_once('#').expect("runbook_url has an anchor");
         assert!(base.ends_with("docs/alerts.md"), "{name}: runbook {url}");
         assert_eq!(anchor, name.to_lowercase(), "{name}: runbook anchor");
-        assert!(runbooks.contains(anchor), "docs/alerts.md has no section `## {name}`");
+        assert!(
+            runbooks.contains(anchor),
+            "docs/alerts.md has no section `## {name}`"
+        );
     }
     // The disabled alert is gone; every other alert has a runbook and vice versa.
-    let names: BTreeSet<String> = rules.iter().map(|r| r["alert"].as_str().unwrap().to_lowercase()).collect();
-    assert!(!names.contains("secretrotatorgraphthrottled"), "disabledAlerts is honoured");
-    let documented: BTreeSet<String> = runbooks.iter().filter(|a| a.starts_with("secretrotator")).cloned().collect();
+    let names: BTreeSet<String> = rules
+        .iter()
+        .map(|r| r["alert"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert!(
+        !names.contains("secretrotatorgraphthrottled"),
+        "disabledAlerts is honoured"
+    );
+    let documented: BTreeSet<String> = runbooks
+        .iter()
+        .filter(|a| a.starts_with("secretrotator"))
+        .cloned()
+        .collect();
     let mut expected = names.clone();
     expected.insert("secretrotatorgraphthrottled".into());
-    assert_eq!(documented, expected, "docs/alerts.md sections and the chart's alerts differ");
+    assert_eq!(
+        documented, expected,
+        "docs/alerts.md sections and the chart's alerts differ"
+    );
     // The alerts cover the failure modes the operator promises to surface.
     for metric in [
         "secret_rotator_secret_expiration_timestamp_seconds",
@@ -502,14 +658,19 @@ fn dashboard_config_map_carries_the_dashboard_for_the_grafana_sidecar() {
     let cm = find(&rendered.templates, "ConfigMap", "secret-rotator-dashboard");
     assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
     assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "Operators");
-    let shipped: Value = serde_json::from_str(cm["data"]["secret-rotator.json"].as_str().expect("dashboard key"))
-        .expect("the dashboard in the ConfigMap is JSON");
-    let source: Value = serde_json::from_str(&read("charts/secret-rotator/dashboards/secret-rotator.json")).unwrap();
+    let shipped: Value =
+        serde_json::from_str(cm["data"]["secret-rotator.json"].as_str().expect("dashboard key"))
+            .expect("the dashboard in the ConfigMap is JSON");
+    let source: Value =
+        serde_json::from_str(&read("charts/secret-rotator/dashboards/secret-rotator.json")).unwrap();
     assert_eq!(shipped, source);
     // Off by default, like the other monitoring objects.
     let plain = toolchain().render(&ci_values("default-values.yaml"));
     for kind in ["ConfigMap", "ServiceMonitor", "PrometheusRule"] {
-        assert!(of_kind(&plain.templates, kind).is_empty(), "{kind} rendered by default");
+        assert!(
+            of_kind(&plain.templates, kind).is_empty(),
+            "{kind} rendered by default"
+        );
     }
 }
 
@@ -551,10 +712,17 @@ fn apply_twice(server: &ApiServer, k: &Kubectl, docs: &[Value], context: &str) -
     let (served, skipped) = split_served(server, docs);
     let stream = as_stream(served.iter().copied());
     let first = apply(k, &stream);
-    assert_eq!(first.lines().count(), served.len(), "{context}: kubectl reported {first}");
+    assert_eq!(
+        first.lines().count(),
+        served.len(),
+        "{context}: kubectl reported {first}"
+    );
     let second = apply(k, &stream);
     for line in second.lines() {
-        assert!(line.ends_with(" unchanged"), "{context}: re-applying changed something: {line}\n{second}");
+        assert!(
+            line.ends_with(" unchanged"),
+            "{context}: re-applying changed something: {line}\n{second}"
+        );
     }
     skipped
 }
@@ -582,13 +750,19 @@ fn with_kubectl(test: impl FnOnce(&ApiServer, &Kubectl) + Send + 'static) {
 /// Creates a namespace. NB: with a manifest, not `kubectl create namespace`, which sends protobuf
 /// (the sandbox API server speaks JSON only).
 fn create_namespace(k: &Kubectl, name: &str) {
-    apply(k, &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"));
+    apply(
+        k,
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"),
+    );
 }
 
 fn wait_established(k: &Kubectl, crds: &[Value]) {
     for crd in crds {
         let name = format!("crd/{}", crd["metadata"]["name"].as_str().unwrap());
-        k.ok(&["wait", "--for=condition=Established", &name, "--timeout=60s"], None);
+        k.ok(
+            &["wait", "--for=condition=Established", &name, "--timeout=60s"],
+            None,
+        );
     }
 }
 
@@ -621,17 +795,32 @@ fn rendered_chart_applies_cleanly_to_the_api_server() {
             wait_established(k, &rendered.crds);
             let skipped = apply_twice(server, k, &rendered.templates, file);
             eprintln!("{file}: applied; not served by the sandbox, so not applied: {skipped:?}");
-            let names = k.ok(&["get", "roles,rolebindings", "-n", NAMESPACE, "-o", "name"], None);
+            let names = k.ok(
+                &["get", "roles,rolebindings", "-n", NAMESPACE, "-o", "name"],
+                None,
+            );
             assert!(
                 names.contains("role.rbac.authorization.k8s.io/secret-rotator-leader-election"),
                 "{names}"
             );
             let crds = k.ok(&["get", "crd", "-o", "name"], None);
-            for crd in ["clientsecretrotations", "clusteridentityproviders", "identityproviders"] {
+            for crd in [
+                "clientsecretrotations",
+                "clusteridentityproviders",
+                "identityproviders",
+            ] {
                 assert!(crds.contains(&format!("{crd}.{}", wellknown::GROUP)), "{crds}");
             }
             let replicas = k.ok(
-                &["get", "deployment", "-n", NAMESPACE, "secret-rotator", "-o", "jsonpath={.spec.replicas}"],
+                &[
+                    "get",
+                    "deployment",
+                    "-n",
+                    NAMESPACE,
+                    "secret-rotator",
+                    "-o",
+                    "jsonpath={.spec.replicas}",
+                ],
                 None,
             );
             assert_eq!(
@@ -640,10 +829,21 @@ fn rendered_chart_applies_cleanly_to_the_api_server() {
             );
             if file == "ha-monitoring-values.yaml" {
                 let groups = k.ok(
-                    &["get", "prometheusrule", "-n", NAMESPACE, "secret-rotator", "-o", "jsonpath={.spec.groups[*].name}"],
+                    &[
+                        "get",
+                        "prometheusrule",
+                        "-n",
+                        NAMESPACE,
+                        "secret-rotator",
+                        "-o",
+                        "jsonpath={.spec.groups[*].name}",
+                    ],
                     None,
                 );
-                assert_eq!(groups, "secret-rotator.secrets secret-rotator.rotations secret-rotator.operator");
+                assert_eq!(
+                    groups,
+                    "secret-rotator.secrets secret-rotator.rotations secret-rotator.operator"
+                );
             }
         });
     }
@@ -661,7 +861,10 @@ fn kustomize_base_and_examples_apply_cleanly_to_the_api_server() {
     .flat_map(|f| manifests::parse_stream(&read(f), f))
     .collect();
     with_kubectl(move |server, k| {
-        let crds: Vec<Value> = of_kind(&base, "CustomResourceDefinition").into_iter().cloned().collect();
+        let crds: Vec<Value> = of_kind(&base, "CustomResourceDefinition")
+            .into_iter()
+            .cloned()
+            .collect();
         let (namespace_and_crds, rest): (Vec<Value>, Vec<Value>) = base
             .iter()
             .cloned()
@@ -670,7 +873,18 @@ fn kustomize_base_and_examples_apply_cleanly_to_the_api_server() {
         wait_established(k, &crds);
         let skipped = apply_twice(server, k, &rest, "deploy/");
         eprintln!("deploy/: not served by the sandbox, so not applied: {skipped:?}");
-        let deployment = k.ok(&["get", "deployment", "-n", NAMESPACE, "secret-rotator", "-o", "jsonpath={.spec.replicas}"], None);
+        let deployment = k.ok(
+            &[
+                "get",
+                "deployment",
+                "-n",
+                NAMESPACE,
+                "secret-rotator",
+                "-o",
+                "jsonpath={.spec.replicas}",
+            ],
+            None,
+        );
         assert_eq!(deployment, "2");
         // The examples' namespaces, then the examples themselves: the CRDs' schemas and rules
         // accept them.

@@ -6,8 +6,7 @@ use std::{path::Path, process::Command, time::Duration};
 
 use jiff::Timestamp;
 use k8s_openapi::{
-    api::core::v1::Namespace,
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    api::core::v1::Namespace, apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
     Api, Client,
@@ -106,9 +105,18 @@ fn failing_status() -> serde_json::Value {
     })
 }
 
-async fn annotations(client: &Client, namespace: &str, name: &str) -> std::collections::BTreeMap<String, String> {
+async fn annotations(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> std::collections::BTreeMap<String, String> {
     let api: Api<ClientSecretRotation> = Api::namespaced(client.clone(), namespace);
-    api.get(name).await.unwrap().metadata.annotations.unwrap_or_default()
+    api.get(name)
+        .await
+        .unwrap()
+        .metadata
+        .annotations
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -121,24 +129,38 @@ async fn rotate_sets_the_request_annotation_and_every_request_is_new() {
     let api: Api<ClientSecretRotation> = Api::namespaced(client.clone(), "team-a");
 
     let first: Timestamp = "2026-11-25T10:00:00.5Z".parse().unwrap();
-    let requested = rotate::request(&api, "team-a", "my-app", RequestKind::Manual, first).await.unwrap();
+    let requested = rotate::request(&api, "team-a", "my-app", RequestKind::Manual, first)
+        .await
+        .unwrap();
     assert_eq!(requested.annotation, wellknown::ANNOTATION_ROTATE);
     assert_eq!(requested.value, "2026-11-25T10:00:00.5Z");
     assert!(!requested.suspended);
     let a = annotations(&client, "team-a", "my-app").await;
-    assert_eq!(a.get(wellknown::ANNOTATION_ROTATE).map(String::as_str), Some("2026-11-25T10:00:00.5Z"));
+    assert_eq!(
+        a.get(wellknown::ANNOTATION_ROTATE).map(String::as_str),
+        Some("2026-11-25T10:00:00.5Z")
+    );
     assert!(!a.contains_key(wellknown::ANNOTATION_EMERGENCY_ROTATE));
 
     // A second request, even at the same instant, is a new value: the operator acts on it again.
-    let again = rotate::request(&api, "team-a", "my-app", RequestKind::Manual, first).await.unwrap();
+    let again = rotate::request(&api, "team-a", "my-app", RequestKind::Manual, first)
+        .await
+        .unwrap();
     assert_ne!(again.value, requested.value);
     let a = annotations(&client, "team-a", "my-app").await;
     assert_eq!(a.get(wellknown::ANNOTATION_ROTATE), Some(&again.value));
 
     // The spec and status are untouched.
     let after = api.get("my-app").await.unwrap();
-    assert_eq!(after.metadata.generation, Some(1), "annotations do not bump the generation");
-    assert_eq!(after.status.unwrap().current.unwrap().hint.as_deref(), Some("Abc"));
+    assert_eq!(
+        after.metadata.generation,
+        Some(1),
+        "annotations do not bump the generation"
+    );
+    assert_eq!(
+        after.status.unwrap().current.unwrap().hint.as_deref(),
+        Some("Abc")
+    );
 }
 
 #[tokio::test]
@@ -150,12 +172,20 @@ async fn emergency_rotate_sets_only_the_emergency_annotation_and_says_so() {
     create_rotation(&client, "team-a", "leaked", None).await;
     let api: Api<ClientSecretRotation> = Api::namespaced(client.clone(), "team-a");
     let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-    let requested = rotate::request(&api, "team-a", "leaked", RequestKind::Emergency, now).await.unwrap();
+    let requested = rotate::request(&api, "team-a", "leaked", RequestKind::Emergency, now)
+        .await
+        .unwrap();
     let a = annotations(&client, "team-a", "leaked").await;
-    assert_eq!(a.get(wellknown::ANNOTATION_EMERGENCY_ROTATE).map(String::as_str), Some("2026-11-25T10:00:00Z"));
+    assert_eq!(
+        a.get(wellknown::ANNOTATION_EMERGENCY_ROTATE).map(String::as_str),
+        Some("2026-11-25T10:00:00Z")
+    );
     assert!(!a.contains_key(wellknown::ANNOTATION_ROTATE));
     let message = requested.to_string();
-    assert!(message.contains("EMERGENCY rotation of clientsecretrotation team-a/leaked"), "{message}");
+    assert!(
+        message.contains("EMERGENCY rotation of clientsecretrotation team-a/leaked"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -220,9 +250,16 @@ async fn status_lists_one_namespace_or_all_with_what_the_status_says() {
     assert_eq!(all.len(), 3);
     let table = status::render(&all, &Scope::All);
     assert!(table.starts_with("NAMESPACE"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("team-b") && l.contains("reporting")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("team-b") && l.contains("reporting")),
+        "{table}"
+    );
 
-    let empty = status::list(client, &Scope::Namespace("default".into())).await.unwrap();
+    let empty = status::list(client, &Scope::Namespace("default".into()))
+        .await
+        .unwrap();
     assert_eq!(
         status::render(&status::rows(&empty, now), &Scope::Namespace("default".into())),
         "No ClientSecretRotations found in namespace \"default\".\n"
@@ -235,7 +272,8 @@ fn binary(args: &[&str], home: &Path, kubeconfig_env: Option<&Path>) -> (bool, S
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_secret-rotator"));
     cmd.args(args).env("HOME", home).env_remove("KUBECONFIG");
     // Not in a pod: no in-cluster fallback.
-    cmd.env_remove("KUBERNETES_SERVICE_HOST").env_remove("KUBERNETES_SERVICE_PORT");
+    cmd.env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT");
     if let Some(path) = kubeconfig_env {
         cmd.env("KUBECONFIG", path);
     }
@@ -264,12 +302,21 @@ async fn the_binary_rotates_and_shows_status_through_a_kubeconfig() {
 
     let (ok, out, err) = tokio::task::spawn_blocking({
         let (home, kc) = (home.clone(), kc.clone());
-        move || binary(&["rotate", "my-app", "-n", "team-a", "--kubeconfig", &kc], &home, None)
+        move || {
+            binary(
+                &["rotate", "my-app", "-n", "team-a", "--kubeconfig", &kc],
+                &home,
+                None,
+            )
+        }
     })
     .await
     .unwrap();
     assert!(ok, "rotate failed: {err}");
-    assert!(out.starts_with("Requested a rotation of clientsecretrotation team-a/my-app"), "{out}");
+    assert!(
+        out.starts_with("Requested a rotation of clientsecretrotation team-a/my-app"),
+        "{out}"
+    );
     let a = annotations(&client, "team-a", "my-app").await;
     let value = a.get(wellknown::ANNOTATION_ROTATE).expect("annotation set");
     assert!(value.parse::<Timestamp>().is_ok(), "{value} is a timestamp");
@@ -283,27 +330,52 @@ async fn the_binary_rotates_and_shows_status_through_a_kubeconfig() {
     .await
     .unwrap();
     assert!(!ok);
-    assert!(err.contains("clientsecretrotation \"my-app\" not found in namespace \"default\""), "{err}");
+    assert!(
+        err.contains("clientsecretrotation \"my-app\" not found in namespace \"default\""),
+        "{err}"
+    );
     let (ok, out, err) = tokio::task::spawn_blocking({
         let (home, kubeconfig) = (home.clone(), kubeconfig.clone());
-        move || binary(&["rotate", "my-app", "-n", "team-a", "--emergency"], &home, Some(&kubeconfig))
+        move || {
+            binary(
+                &["rotate", "my-app", "-n", "team-a", "--emergency"],
+                &home,
+                Some(&kubeconfig),
+            )
+        }
     })
     .await
     .unwrap();
     assert!(ok, "{err}");
     assert!(out.contains("EMERGENCY"), "{out}");
-    assert!(annotations(&client, "team-a", "my-app").await.contains_key(wellknown::ANNOTATION_EMERGENCY_ROTATE));
+    assert!(
+        annotations(&client, "team-a", "my-app")
+            .await
+            .contains_key(wellknown::ANNOTATION_EMERGENCY_ROTATE)
+    );
 
     let (ok, out, err) = tokio::task::spawn_blocking({
         let (home, kc) = (home.clone(), kc.clone());
-        move || binary(&["status", "-A", "--kubeconfig", &kc, "--context", "sandbox"], &home, None)
+        move || {
+            binary(
+                &["status", "-A", "--kubeconfig", &kc, "--context", "sandbox"],
+                &home,
+                None,
+            )
+        }
     })
     .await
     .unwrap();
     assert!(ok, "status failed: {err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("NAMESPACE   NAME     READY   KEY    EXPIRES"), "{out}");
-    assert!(lines[1].starts_with("team-a      my-app   True    Abc…   2099-02-23 10:00 (in "), "{out}");
+    assert!(
+        lines[0].starts_with("NAMESPACE   NAME     READY   KEY    EXPIRES"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("team-a      my-app   True    Abc…   2099-02-23 10:00 (in "),
+        "{out}"
+    );
 
     // A context the kubeconfig does not have, and no kubeconfig at all.
     let (ok, _, err) = tokio::task::spawn_blocking({
@@ -313,7 +385,10 @@ async fn the_binary_rotates_and_shows_status_through_a_kubeconfig() {
     .await
     .unwrap();
     assert!(!ok);
-    assert!(err.contains("cannot use the kubeconfig") && err.contains("\"nope\""), "{err}");
+    assert!(
+        err.contains("cannot use the kubeconfig") && err.contains("\"nope\""),
+        "{err}"
+    );
     let (ok, _, err) = tokio::task::spawn_blocking({
         let home = home.clone();
         move || binary(&["status"], &home, None)

@@ -10,7 +10,9 @@ use secret_rotator::api::{ClientSecretRotation, ClusterIdentityProvider, Identit
 use serde_json::Value;
 
 fn documents(file: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/examples")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_saphyr::from_multiple::<Value>(&text)
         .unwrap_or_else(|e| panic!("{file}: {e}"))
@@ -31,7 +33,9 @@ fn custom_resource_examples_fit_the_rust_types() {
             let kind = doc["kind"].as_str().unwrap().to_owned();
             let fits = match kind.as_str() {
                 "ClientSecretRotation" => serde_json::from_value::<ClientSecretRotation>(doc).map(|_| ()),
-                "ClusterIdentityProvider" => serde_json::from_value::<ClusterIdentityProvider>(doc).map(|_| ()),
+                "ClusterIdentityProvider" => {
+                    serde_json::from_value::<ClusterIdentityProvider>(doc).map(|_| ())
+                }
                 "IdentityProvider" => serde_json::from_value::<IdentityProvider>(doc).map(|_| ()),
                 other => panic!("{file}: unexpected kind {other}"),
             };
@@ -41,7 +45,14 @@ fn custom_resource_examples_fit_the_rust_types() {
     }
     kinds.sort();
     kinds.dedup();
-    assert_eq!(kinds, ["ClientSecretRotation", "ClusterIdentityProvider", "IdentityProvider"]);
+    assert_eq!(
+        kinds,
+        [
+            "ClientSecretRotation",
+            "ClusterIdentityProvider",
+            "IdentityProvider"
+        ]
+    );
 }
 
 #[test]
@@ -54,7 +65,12 @@ fn examples_reference_each_other_consistently() {
     let by_provider = |kind: &str| {
         rotations
             .iter()
-            .find(|r| r["spec"]["providerRef"]["kind"].as_str().unwrap_or("IdentityProvider") == kind)
+            .find(|r| {
+                r["spec"]["providerRef"]["kind"]
+                    .as_str()
+                    .unwrap_or("IdentityProvider")
+                    == kind
+            })
             .unwrap_or_else(|| panic!("a rotation using a {kind}"))
     };
     let cluster = by_provider("ClusterIdentityProvider");
@@ -76,7 +92,9 @@ fn argo_cd_example_ignores_exactly_what_the_operator_writes() {
     let app = &documents("argocd-application.yaml")[0];
     assert_eq!(app["apiVersion"], "argoproj.io/v1alpha1");
     assert_eq!(app["kind"], "Application");
-    let ignored = app["spec"]["ignoreDifferences"].as_array().expect("ignoreDifferences");
+    let ignored = app["spec"]["ignoreDifferences"]
+        .as_array()
+        .expect("ignoreDifferences");
     for kind in ["Deployment", "StatefulSet", "DaemonSet"] {
         let entry = ignored
             .iter()

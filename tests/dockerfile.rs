@@ -137,16 +137,17 @@ fn is_multi_stage_with_a_named_builder_the_final_stage_copies_from() {
     let (_, stages) = dockerfile();
     assert!(stages.len() >= 2, "expected a builder stage and a runtime stage");
     let builder = &stages[0];
-    let builder_name = builder.name.as_deref().expect("the builder stage is named (FROM ... AS builder)");
+    let builder_name = builder
+        .name
+        .as_deref()
+        .expect("the builder stage is named (FROM ... AS builder)");
     let last = final_stage(&stages);
-    let copies: Vec<&Instruction> = last
-        .instructions
-        .iter()
-        .filter(|i| i.keyword == "COPY")
-        .collect();
+    let copies: Vec<&Instruction> = last.instructions.iter().filter(|i| i.keyword == "COPY").collect();
     assert!(
-        copies.iter().any(|c| c.args.contains(&format!("--from={builder_name}"))
-            && c.args.trim_end().ends_with(" /secret-rotator")),
+        copies
+            .iter()
+            .any(|c| c.args.contains(&format!("--from={builder_name}"))
+                && c.args.trim_end().ends_with(" /secret-rotator")),
         "the final stage must COPY --from={builder_name} the binary to /secret-rotator; COPYs: {copies:?}"
     );
     assert!(
@@ -192,7 +193,11 @@ fn builder_uses_a_rust_toolchain_no_older_than_the_crate_and_builds_locked_relea
         .find(|i| i.keyword == "RUN" && i.args.contains("cargo build"))
         .expect("the builder runs cargo build");
     for flag in ["--release", "--locked", "--bin secret-rotator"] {
-        assert!(build.args.contains(flag), "cargo build lacks {flag}: {}", build.args);
+        assert!(
+            build.args.contains(flag),
+            "cargo build lacks {flag}: {}",
+            build.args
+        );
     }
 }
 
@@ -233,15 +238,20 @@ fn runs_as_a_numeric_non_root_user() {
         .expect("the final stage sets USER");
     // Kubernetes can only verify runAsNonRoot for a numeric UID.
     let (uid, gid) = user.args.split_once(':').unwrap_or((&user.args, ""));
-    let uid: u32 = uid.parse().unwrap_or_else(|_| panic!("USER {} is not a numeric UID", user.args));
+    let uid: u32 = uid
+        .parse()
+        .unwrap_or_else(|_| panic!("USER {} is not a numeric UID", user.args));
     assert_ne!(uid, 0, "USER must not be root");
     if !gid.is_empty() {
-        let gid: u32 = gid.parse().unwrap_or_else(|_| panic!("USER group {gid} is not numeric"));
+        let gid: u32 = gid
+            .parse()
+            .unwrap_or_else(|_| panic!("USER group {gid} is not numeric"));
         assert_ne!(gid, 0, "the group must not be root");
     }
     // The manifests run the pod with the same UID.
-    let deployment = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/deployment.yaml"))
-        .unwrap();
+    let deployment =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/deployment.yaml"))
+            .unwrap();
     assert!(
         deployment.contains(&format!("runAsUser: {uid}")),
         "deploy/deployment.yaml should run as the image's UID {uid}"
@@ -288,7 +298,11 @@ fn carries_oci_labels() {
             .unwrap_or_else(|| panic!("missing LABEL {key}; labels: {labels:?}"));
         assert!(!value.is_empty(), "LABEL {key} is empty");
     }
-    let license = &labels.iter().find(|(k, _)| k == "org.opencontainers.image.licenses").unwrap().1;
+    let license = &labels
+        .iter()
+        .find(|(k, _)| k == "org.opencontainers.image.licenses")
+        .unwrap()
+        .1;
     let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
     assert!(
         manifest.contains(&format!("license = \"{license}\"")),
@@ -299,7 +313,16 @@ fn carries_oci_labels() {
 #[test]
 fn no_secret_goes_into_env_or_arg() {
     let (globals, stages) = dockerfile();
-    let suspicious = ["SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "PRIVATE", "API_KEY", "ACCESS_KEY"];
+    let suspicious = [
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "TOKEN",
+        "CREDENTIAL",
+        "PRIVATE",
+        "API_KEY",
+        "ACCESS_KEY",
+    ];
     let all = globals.iter().chain(stages.iter().flat_map(|s| &s.instructions));
     for ins in all.filter(|i| i.keyword == "ENV" || i.keyword == "ARG") {
         for (key, _) in assignments(ins) {
@@ -318,7 +341,11 @@ fn no_secret_goes_into_env_or_arg() {
 fn build_context_excludes_git_and_build_output() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".dockerignore");
     let text = std::fs::read_to_string(path).expect(".dockerignore exists");
-    let entries: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.starts_with('#')).collect();
+    let entries: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
     for must in [".git", "target"] {
         assert!(entries.contains(&must), ".dockerignore must exclude {must}");
     }
@@ -334,12 +361,18 @@ fn parser_joins_continuations_and_reads_assignments() {
     assert_eq!(parsed[2].line, 4);
     assert_eq!(
         assignments(&parsed[3]),
-        [("k".to_owned(), "v w".to_owned()), ("l".to_owned(), "m".to_owned())]
+        [
+            ("k".to_owned(), "v w".to_owned()),
+            ("l".to_owned(), "m".to_owned())
+        ]
     );
     assert_eq!(assignments(&parsed[4]), [("OLD".to_owned(), "form".to_owned())]);
     let (globals, st) = stages(&parsed);
     assert_eq!(globals.len(), 1);
     assert_eq!(st[0].name.as_deref(), Some("b"));
-    assert_eq!(exec_form("[\"/a\", \"b\"]"), Some(vec!["/a".to_owned(), "b".to_owned()]));
+    assert_eq!(
+        exec_form("[\"/a\", \"b\"]"),
+        Some(vec!["/a".to_owned(), "b".to_owned()])
+    );
     assert_eq!(exec_form("/a b"), None);
 }

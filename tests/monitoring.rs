@@ -11,7 +11,8 @@ use packaging_support::{metrics_contract, promql, read};
 use serde_json::Value;
 
 fn dashboard() -> Value {
-    serde_json::from_str(&read("charts/secret-rotator/dashboards/secret-rotator.json")).expect("dashboard is JSON")
+    serde_json::from_str(&read("charts/secret-rotator/dashboards/secret-rotator.json"))
+        .expect("dashboard is JSON")
 }
 
 fn panels(d: &Value) -> Vec<&Value> {
@@ -32,10 +33,15 @@ fn every_query_parses_and_reads_contract_metrics() {
     for panel in panels(&d) {
         let title = panel["title"].as_str().unwrap_or("?");
         for target in panel["targets"].as_array().into_iter().flatten() {
-            let expr = target["expr"].as_str().unwrap_or_else(|| panic!("{title}: target without expr"));
+            let expr = target["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{title}: target without expr"));
             let parsed = promql::parse(&promql::substitute_grafana_variables(expr), title);
             for metric in promql::metric_names(&parsed) {
-                assert!(contract.contains(&metric), "panel {title:?} reads {metric}, not in docs/metrics.md");
+                assert!(
+                    contract.contains(&metric),
+                    "panel {title:?} reads {metric}, not in docs/metrics.md"
+                );
                 used.insert(metric);
             }
             // Every selector is scoped to the chosen job(s).
@@ -45,7 +51,10 @@ fn every_query_parses_and_reads_contract_metrics() {
                     "panel {title:?}: selector of {metric:?} has no job matcher"
                 );
             }
-            assert_eq!(target["datasource"]["uid"], "${datasource}", "panel {title:?}: datasource variable");
+            assert_eq!(
+                target["datasource"]["uid"], "${datasource}",
+                "panel {title:?}: datasource variable"
+            );
             queries += 1;
         }
     }
@@ -53,7 +62,12 @@ fn every_query_parses_and_reads_contract_metrics() {
     // Every per-rotation and operator signal of the contract has a panel.
     let bases: BTreeSet<String> = used
         .iter()
-        .map(|m| m.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count").to_owned())
+        .map(|m| {
+            m.trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count")
+                .to_owned()
+        })
         .collect();
     let contract_bases: BTreeSet<String> = contract
         .iter()
@@ -77,7 +91,12 @@ fn dashboard_is_importable() {
         .collect();
     assert_eq!(vars, ["datasource", "job", "namespace"]);
     for q in ["job", "namespace"] {
-        let var = d["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == q).unwrap();
+        let var = d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == q)
+            .unwrap();
         let query = var["query"]["query"].as_str().unwrap();
         let inner = query
             .strip_prefix("label_values(")
@@ -89,9 +108,17 @@ fn dashboard_is_importable() {
     // Unique panel ids, and no panel outside the 24-column grid.
     let mut ids = BTreeSet::new();
     for p in panels(&d) {
-        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate panel id {}", p["id"]);
+        assert!(
+            ids.insert(p["id"].as_u64().unwrap()),
+            "duplicate panel id {}",
+            p["id"]
+        );
         let g = &p["gridPos"];
-        assert!(g["x"].as_u64().unwrap() + g["w"].as_u64().unwrap() <= 24, "{} overflows", p["title"]);
+        assert!(
+            g["x"].as_u64().unwrap() + g["w"].as_u64().unwrap() <= 24,
+            "{} overflows",
+            p["title"]
+        );
     }
 }
 
@@ -124,7 +151,10 @@ fn promql_helpers_find_metric_names_and_reject_garbage() {
         "sum by (x) (rate(a_total{job=\"j\"}[5m])) / on() group_left b offset 1m > bool 1",
         "t",
     );
-    assert_eq!(promql::metric_names(&e), ["a_total", "b"].map(String::from).into());
+    assert_eq!(
+        promql::metric_names(&e),
+        ["a_total", "b"].map(String::from).into()
+    );
     assert!(std::panic::catch_unwind(|| promql::parse("sum(", "t")).is_err());
     assert_eq!(
         promql::substitute_grafana_variables("rate(x{job=~\"$job\"}[$__rate_interval]) ${datasource}"),

@@ -20,7 +20,11 @@ fn check(dir: &str) {
     let mut expected: Vec<String> = files.iter().map(|f| f.file_name.clone()).collect();
     expected.sort();
     let mut present: Vec<String> = std::fs::read_dir(&path)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     present.sort();
     assert!(
@@ -38,7 +42,8 @@ fn chart_crds_match_the_rust_types() {
 fn kustomize_crds_match_the_rust_types_and_are_all_listed() {
     check("deploy/crds");
     let kustomization =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kustomization.yaml")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kustomization.yaml"))
+            .unwrap();
     for file in crds_yaml().unwrap() {
         assert!(
             kustomization.contains(&format!("- crds/{}", file.file_name)),

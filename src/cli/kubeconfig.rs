@@ -91,7 +91,9 @@ impl KubeconfigArgs {
                     .map_err(kubeconfig_error)?
             }
             // A context only makes sense in a kubeconfig: no in-cluster fallback.
-            None if self.context.is_some() => Config::from_kubeconfig(&options).await.map_err(kubeconfig_error)?,
+            None if self.context.is_some() => Config::from_kubeconfig(&options)
+                .await
+                .map_err(kubeconfig_error)?,
             None => Config::infer()
                 .await
                 .map_err(|source| ConnectError::NoConfiguration { source })?,

@@ -15,6 +15,8 @@ use std::future::Future;
 /// Runs a command's future on a fresh current-thread runtime (the CLI commands do one thing at a
 /// time), for a synchronous `main`.
 pub fn block_on<F: Future>(future: F) -> std::io::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     Ok(runtime.block_on(future))
 }

@@ -191,7 +191,11 @@ pub async fn request(
         Err(e) => return Err(api_error("read", e)),
     };
     let annotation = kind.annotation();
-    let previous = current.metadata.annotations.as_ref().and_then(|a| a.get(annotation));
+    let previous = current
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(annotation));
     let value = request_value(now, previous.map(String::as_str));
     let params = PatchParams {
         field_manager: Some(wellknown::FIELD_MANAGER_CLI.to_owned()),
@@ -242,7 +246,10 @@ mod tests {
     fn request_values_are_the_time_and_always_new() {
         let t: Timestamp = "2026-11-25T10:00:00.123456789Z".parse().unwrap();
         assert_eq!(request_value(t, None), "2026-11-25T10:00:00.123456789Z");
-        assert_eq!(request_value(t, Some("2026-11-24T10:00:00Z")), "2026-11-25T10:00:00.123456789Z");
+        assert_eq!(
+            request_value(t, Some("2026-11-24T10:00:00Z")),
+            "2026-11-25T10:00:00.123456789Z"
+        );
         // The same instant again (a clock that stood still) still makes a new request.
         assert_eq!(
             request_value(t, Some("2026-11-25T10:00:00.123456789Z")),
@@ -253,7 +260,10 @@ mod tests {
     #[test]
     fn kinds_map_to_the_well_known_annotations() {
         assert_eq!(RequestKind::Manual.annotation(), "secret-rotator.dev/rotate");
-        assert_eq!(RequestKind::Emergency.annotation(), "secret-rotator.dev/emergency-rotate");
+        assert_eq!(
+            RequestKind::Emergency.annotation(),
+            "secret-rotator.dev/emergency-rotate"
+        );
         assert_eq!(
             request_patch("secret-rotator.dev/rotate", "v"),
             json!({"metadata": {"annotations": {"secret-rotator.dev/rotate": "v"}}})
@@ -272,7 +282,10 @@ mod tests {
             in_flight: Some("Verifying".into()),
         };
         let text = r.to_string();
-        assert!(text.contains("EMERGENCY rotation of clientsecretrotation team-a/my-app"), "{text}");
+        assert!(
+            text.contains("EMERGENCY rotation of clientsecretrotation team-a/my-app"),
+            "{text}"
+        );
         assert!(text.contains("without waiting for rollouts"), "{text}");
         assert!(text.contains("suspended"), "{text}");
         assert!(text.contains("phase Verifying"), "{text}");
@@ -297,17 +310,20 @@ mod tests {
                 .boxed(),
         );
         let not_found = kube::Error::Api(
-            kube::core::Status::failure("clientsecretrotations.secret-rotator.dev \"x\" not found", "NotFound")
-                .with_code(404)
-                .with_details(kube::core::response::StatusDetails {
-                    name: "x".into(),
-                    group: wellknown::GROUP.into(),
-                    kind: "clientsecretrotations".into(),
-                    uid: String::new(),
-                    causes: vec![],
-                    retry_after_seconds: 0,
-                })
-                .boxed(),
+            kube::core::Status::failure(
+                "clientsecretrotations.secret-rotator.dev \"x\" not found",
+                "NotFound",
+            )
+            .with_code(404)
+            .with_details(kube::core::response::StatusDetails {
+                name: "x".into(),
+                group: wellknown::GROUP.into(),
+                kind: "clientsecretrotations".into(),
+                uid: String::new(),
+                causes: vec![],
+                retry_after_seconds: 0,
+            })
+            .boxed(),
         );
         assert!(api_not_installed(&plain_404));
         assert!(api_not_installed(&no_resource));

@@ -149,7 +149,9 @@ pub fn row(rotation: &ClientSecretRotation, now: Timestamp) -> Row {
     Row {
         namespace: rotation.namespace().unwrap_or_default(),
         name: rotation.name_any(),
-        ready: ready.map(|c| c.status.clone()).unwrap_or_else(|| "Unknown".to_owned()),
+        ready: ready
+            .map(|c| c.status.clone())
+            .unwrap_or_else(|| "Unknown".to_owned()),
         key,
         expires,
         next_rotation,
@@ -173,7 +175,15 @@ pub fn table(rows: &[Row], all_namespaces: bool) -> String {
     if all_namespaces {
         header.push("NAMESPACE");
     }
-    header.extend(["NAME", "READY", "KEY", "EXPIRES", "NEXT ROTATION", "ROTATION", "LAST ERROR"]);
+    header.extend([
+        "NAME",
+        "READY",
+        "KEY",
+        "EXPIRES",
+        "NEXT ROTATION",
+        "ROTATION",
+        "LAST ERROR",
+    ]);
     lines.push(header.into_iter().map(String::from).collect());
     for r in rows {
         let mut line = vec![];
@@ -326,11 +336,16 @@ mod tests {
         }
     }
 
-    fn rotation(namespace: &str, name: &str, status: Option<ClientSecretRotationStatus>) -> ClientSecretRotation {
+    fn rotation(
+        namespace: &str,
+        name: &str,
+        status: Option<ClientSecretRotationStatus>,
+    ) -> ClientSecretRotation {
         let mut r = ClientSecretRotation::new(
             name,
             ClientSecretRotationSpec {
-                provider_ref: serde_json::from_value::<ProviderRef>(serde_json::json!({"name": "entra"})).unwrap(),
+                provider_ref: serde_json::from_value::<ProviderRef>(serde_json::json!({"name": "entra"}))
+                    .unwrap(),
                 application: ApplicationSpec {
                     client_id: Some("46e6adf4-0000-4b60-9390-0ba6fb00bf6b".into()),
                     ..Default::default()
@@ -470,11 +485,22 @@ mod tests {
     fn new_suspended_and_not_ready_rotations() {
         let r = row(&rotation("team-a", "fresh", None), now());
         assert_eq!(
-            (r.ready.as_str(), r.key.as_str(), r.expires.as_str(), r.next_rotation.as_str(), r.last_error.as_str()),
+            (
+                r.ready.as_str(),
+                r.key.as_str(),
+                r.expires.as_str(),
+                r.next_rotation.as_str(),
+                r.last_error.as_str()
+            ),
             ("Unknown", "-", "-", "-", "-")
         );
         let status = ClientSecretRotationStatus {
-            conditions: vec![cond("Ready", "False", "NotIssued", &"no credential yet ".repeat(10))],
+            conditions: vec![cond(
+                "Ready",
+                "False",
+                "NotIssued",
+                &"no credential yet ".repeat(10),
+            )],
             ..Default::default()
         };
         let mut suspended = rotation("team-a", "paused", Some(status));
@@ -482,7 +508,11 @@ mod tests {
         let r = row(&suspended, now());
         assert_eq!(r.ready, "False");
         assert_eq!(r.next_rotation, "suspended");
-        assert!(r.last_error.starts_with("NotIssued: no credential yet"), "{}", r.last_error);
+        assert!(
+            r.last_error.starts_with("NotIssued: no credential yet"),
+            "{}",
+            r.last_error
+        );
         assert_eq!(r.last_error.chars().count(), MAX_ERROR_CHARS);
         assert!(r.last_error.ends_with('…'));
     }
@@ -502,11 +532,20 @@ mod tests {
         let all = table(&rs, true);
         let lines: Vec<&str> = all.lines().collect();
         assert_eq!(lines.len(), 4);
-        assert!(lines[0].starts_with("NAMESPACE   NAME        READY     KEY   EXPIRES"), "{all}");
-        assert!(lines[1].starts_with("team-a      b           Unknown   -"), "{all}");
+        assert!(
+            lines[0].starts_with("NAMESPACE   NAME        READY     KEY   EXPIRES"),
+            "{all}"
+        );
+        assert!(
+            lines[1].starts_with("team-a      b           Unknown   -"),
+            "{all}"
+        );
         // Every column starts at the same offset on every line.
         let offset = lines[0].find("READY").unwrap();
-        assert!(lines[1..].iter().all(|l| l[offset..].starts_with("Unknown")), "{all}");
+        assert!(
+            lines[1..].iter().all(|l| l[offset..].starts_with("Unknown")),
+            "{all}"
+        );
         let one = table(&rs, false);
         assert!(one.starts_with("NAME   "), "{one}");
         assert!(!one.contains("team-a"));
@@ -514,6 +553,9 @@ mod tests {
             render(&[], &Scope::Namespace("team-c".into())),
             "No ClientSecretRotations found in namespace \"team-c\".\n"
         );
-        assert_eq!(render(&[], &Scope::All), "No ClientSecretRotations found in any namespace.\n");
+        assert_eq!(
+            render(&[], &Scope::All),
+            "No ClientSecretRotations found in any namespace.\n"
+        );
     }
 }

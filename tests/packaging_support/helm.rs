@@ -53,7 +53,10 @@ pub fn toolchain() -> &'static Toolchain {
 fn install() -> Toolchain {
     let requirements = super::repo_path(REQUIREMENTS);
     let pins = std::fs::read(&requirements).expect("requirements file");
-    let digest: String = Sha256::digest(&pins)[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = Sha256::digest(&pins)[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chart-tools");
     let venv = root.join(format!("venv-{digest}"));
     let python = venv.join("bin/python");
@@ -75,7 +78,14 @@ fn install() -> Toolchain {
     );
     let staged_python = staging.join("bin/python");
     let out = run(Command::new(&staged_python)
-        .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-deps"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-deps",
+        ])
         .args(["--timeout", "60", "--retries", "3", "-r"])
         .arg(&requirements));
     assert!(
@@ -99,7 +109,11 @@ fn install() -> Toolchain {
     }
     // The interpreter is a symlink into the base Python, so moving the virtualenv keeps it working
     // (every tool is started as `python -m ...`, never through the scripts' shebangs).
-    assert!(done.exists(), "the chart toolchain was not installed in {}", venv.display());
+    assert!(
+        done.exists(),
+        "the chart toolchain was not installed in {}",
+        venv.display()
+    );
     Toolchain { python }
 }
 
@@ -131,7 +145,11 @@ impl Toolchain {
     /// `helm lint --strict` with the values file: (severity, path, message) of each finding.
     pub fn lint(&self, values_file: &Path) -> Vec<(u64, String, String)> {
         let out = self.driver(&["lint", CHART, &values_file.display().to_string()]);
-        assert!(out.status.success(), "helm lint could not run:\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "helm lint could not run:\n{}",
+            describe(&out)
+        );
         let report: Value = serde_json::from_slice(&out.stdout).expect("lint report is JSON");
         let mut findings: Vec<(u64, String, String)> = report["messages"]
             .as_array()
@@ -164,7 +182,13 @@ impl Toolchain {
     /// Renders the chart with a values file, as `helm template --include-crds` would; `Err` with
     /// Helm's message when the values are rejected or a template fails.
     pub fn try_render(&self, values_file: &Path) -> Result<Rendered, String> {
-        let out = self.driver(&["render", CHART, RELEASE, NAMESPACE, &values_file.display().to_string()]);
+        let out = self.driver(&[
+            "render",
+            CHART,
+            RELEASE,
+            NAMESPACE,
+            &values_file.display().to_string(),
+        ]);
         match out.status.code() {
             Some(0) => {}
             Some(2) | Some(3) => return Err(String::from_utf8_lossy(&out.stderr).into_owned()),

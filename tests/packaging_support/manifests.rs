@@ -78,7 +78,11 @@ pub fn grants(role: &Value) -> BTreeSet<Grant> {
     let mut out = BTreeSet::new();
     for rule in role["rules"].as_array().into_iter().flatten() {
         let names = strings(&rule["resourceNames"]);
-        let names = if names.is_empty() { vec![String::new()] } else { names };
+        let names = if names.is_empty() {
+            vec![String::new()]
+        } else {
+            names
+        };
         for group in strings(&rule["apiGroups"]) {
             for resource in strings(&rule["resources"]) {
                 for verb in strings(&rule["verbs"]) {

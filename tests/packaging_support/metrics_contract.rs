@@ -20,7 +20,10 @@ pub fn series_names() -> BTreeSet<String> {
         }
         names.insert(name);
     }
-    assert!(names.len() >= 13, "docs/metrics.md lists too few metrics: {names:?}");
+    assert!(
+        names.len() >= 13,
+        "docs/metrics.md lists too few metrics: {names:?}"
+    );
     names
 }
 

@@ -20,7 +20,12 @@ fn selector_names(vs: &parser::VectorSelector, out: &mut BTreeSet<String>) {
     if let Some(name) = &vs.name {
         out.insert(name.clone());
     }
-    for m in vs.matchers.matchers.iter().chain(vs.matchers.or_matchers.iter().flatten()) {
+    for m in vs
+        .matchers
+        .matchers
+        .iter()
+        .chain(vs.matchers.or_matchers.iter().flatten())
+    {
         if m.name == "__name__" {
             out.insert(m.value.clone());
         }
@@ -49,14 +54,17 @@ fn collect(expr: &Expr, out: &mut BTreeSet<String>) {
     }
 }
 
+/// A selector: its metric name (if any) and its label matchers as (label, value) pairs.
+pub type Selector = (Option<String>, Vec<(String, String)>);
+
 /// Every selector in `expr`: its metric name and its label matchers as (label, value) pairs.
-pub fn selectors_of(expr: &Expr) -> Vec<(Option<String>, Vec<(String, String)>)> {
+pub fn selectors_of(expr: &Expr) -> Vec<Selector> {
     let mut out = Vec::new();
     walk_selectors(expr, &mut out);
     out
 }
 
-fn push_selector(vs: &parser::VectorSelector, out: &mut Vec<(Option<String>, Vec<(String, String)>)>) {
+fn push_selector(vs: &parser::VectorSelector, out: &mut Vec<Selector>) {
     let matchers = vs
         .matchers
         .matchers
@@ -66,7 +74,7 @@ fn push_selector(vs: &parser::VectorSelector, out: &mut Vec<(Option<String>, Vec
     out.push((vs.name.clone(), matchers));
 }
 
-fn walk_selectors(expr: &Expr, out: &mut Vec<(Option<String>, Vec<(String, String)>)>) {
+fn walk_selectors(expr: &Expr, out: &mut Vec<Selector>) {
     match expr {
         Expr::Aggregate(a) => {
             walk_selectors(&a.expr, out);
