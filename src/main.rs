@@ -28,6 +28,10 @@ enum Command {
         #[arg(long)]
         stdout: bool,
     },
+    /// Request a rotation now (sets the rotation's request annotation, like `cmctl renew`).
+    Rotate(secret_rotator::cli::rotate::RotateArgs),
+    /// Show every rotation: Ready, current key, expiry, next rotation, last error.
+    Status(secret_rotator::cli::status::StatusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +48,14 @@ fn main() -> anyhow::Result<()> {
                     eprintln!("wrote {path}");
                 }
             }
+        }
+        Command::Rotate(args) => {
+            let requested = secret_rotator::cli::block_on(secret_rotator::cli::rotate::run(&args))??;
+            println!("{requested}");
+        }
+        Command::Status(args) => {
+            let table = secret_rotator::cli::block_on(secret_rotator::cli::status::run(&args))??;
+            print!("{table}");
         }
     }
     Ok(())
