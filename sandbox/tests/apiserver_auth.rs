@@ -824,8 +824,9 @@ async fn kubectl_over_tls_authenticates_with_a_service_account_token() {
     install_crypto();
     const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
     if !Path::new(KUBECTL).exists() {
-        eprintln!("skipping: {KUBECTL} is not installed");
-        return;
+        panic!(
+            "{KUBECTL} is not installed: these tests drive the kubectl binaries that come with the machine image"
+        );
     }
     let server = ApiServer::new();
     let token = sa_token(&server, "team", "app");

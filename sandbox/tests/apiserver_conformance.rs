@@ -185,14 +185,14 @@ async fn send(server: &ApiServer, case: &Value, map: &HashMap<String, String>) -
     let req = &case["request"];
     let method = req["method"].as_str().unwrap();
     let path = translate_path(req["path"].as_str().unwrap(), map);
+    let token = token_for(server, case["case"].as_str().unwrap());
     // The recording was made with Python's urllib, whose User-Agent names the field manager of
     // writes without `fieldManager` (`Python-urllib`).
-    let token = token_for(server, case["case"].as_str().unwrap());
     let mut builder = Request::builder()
         .method(method)
         .uri(&path)
-        .header("user-agent", "Python-urllib/3.11")
-        .header("authorization", format!("Bearer {token}"));
+        .header("authorization", format!("Bearer {token}"))
+        .header("user-agent", "Python-urllib/3.11");
     if let Some(ct) = req["content-type"].as_str() {
         builder = builder.header("content-type", ct);
     }

@@ -731,3 +731,28 @@ async fn crd_schemas_are_compiled_once_per_spec() {
         s.message
     );
 }
+
+#[tokio::test]
+async fn non_structural_crds_are_refused() {
+    let server = ApiServer::new();
+    let crds: Api<CustomResourceDefinition> = Api::all(server.client());
+    let mut crd = serde_json::to_value(crd()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"] =
+        json!({"minimum": 1});
+    let s = api_status(
+        crds.create(&PostParams::default(), &serde_json::from_value(crd).unwrap())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(s.code, 422);
+    assert_eq!(s.reason, "Invalid");
+    assert!(
+        s.message.starts_with("CustomResourceDefinition.apiextensions.k8s.io \"rotations.ssa.example.com\" is invalid: ")
+            && s.message.contains(
+                "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[size].type: Required value: must not be empty for specified object fields"
+            ),
+        "{}",
+        s.message
+    );
+    assert!(server.resource("ssa.example.com", "v1", "rotations").is_none());
+}

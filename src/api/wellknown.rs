@@ -72,6 +72,8 @@ pub const FIELD_MANAGER_STAGING: &str = "secret-rotator.dev/staging";
 pub const FIELD_MANAGER_ROLLOUT: &str = "secret-rotator.dev/rollout";
 /// Field manager of the finalizer.
 pub const FIELD_MANAGER_FINALIZER: &str = "secret-rotator.dev/finalizer";
+/// Field manager of the `secret-rotator` CLI's writes (the rotation request annotations).
+pub const FIELD_MANAGER_CLI: &str = "secret-rotator.dev/cli";
 
 /// Prefix of the display name of every credential the operator mints (see
 /// `rotation::marker`).

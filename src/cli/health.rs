@@ -35,7 +35,7 @@ async fn readyz(State(ready): State<watch::Receiver<Readiness>>) -> (StatusCode,
 }
 
 /// Serves the probes on `addr` until the process ends; returns the bound address.
-pub async fn serve(addr: SocketAddr, ready: watch::Receiver<Readiness>) -> anyhow::Result<SocketAddr> {
+pub async fn serve(addr: SocketAddr, ready: watch::Receiver<Readiness>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let router = Router::new()

@@ -29,6 +29,27 @@ pub struct LeaseSettings {
     pub grace: Duration,
 }
 
+/// Why leader election ended other than by shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    /// The Lease could not be used (missing namespace, no permission).
+    #[error("cannot use Lease {namespace}/{name} for leader election (does the namespace exist?): {source}")]
+    Lease {
+        /// Namespace of the Lease.
+        namespace: String,
+        /// Name of the Lease.
+        name: String,
+        /// Why.
+        source: kube_lease_manager::LeaseManagerError,
+    },
+    /// The lease machinery stopped.
+    #[error("leader election stopped")]
+    Stopped,
+    /// The controller ended while it should have run.
+    #[error("the controller stopped by itself")]
+    ControllerStopped,
+}
+
 /// How long passes in flight get to finish on shutdown.
 const GRACEFUL_STOP: Duration = Duration::from_secs(20);
 
@@ -39,7 +60,7 @@ pub async fn run<C, F>(
     readiness: Arc<watch::Sender<Readiness>>,
     shutdown: impl Future<Output = ()>,
     controller: C,
-) -> anyhow::Result<()>
+) -> Result<(), LeaderError>
 where
     C: Fn(oneshot::Receiver<()>) -> F,
     F: Future<Output = ()> + Send + 'static,
@@ -52,12 +73,10 @@ where
         .with_field_manager("secret-rotator.dev/leader-election")
         .build()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot use Lease {}/{} for leader election (does the namespace exist?): {e}",
-                lease.namespace,
-                lease.name
-            )
+        .map_err(|source| LeaderError::Lease {
+            namespace: lease.namespace.clone(),
+            name: lease.name.clone(),
+            source,
         })?;
     let (mut leading, lease_task) = manager.watch().await;
     tokio::pin!(shutdown);
@@ -68,7 +87,7 @@ where
             _ = &mut shutdown => break 'standby,
             changed = leading.wait_for(|l| *l) => {
                 if changed.is_err() {
-                    anyhow::bail!("leader election stopped");
+                    return Err(LeaderError::Stopped);
                 }
             }
         }
@@ -88,13 +107,13 @@ where
                 task.abort();
                 let _ = task.await;
                 if changed.is_err() {
-                    anyhow::bail!("leader election stopped");
+                    return Err(LeaderError::Stopped);
                 }
                 tracing::warn!(identity = %lease.identity, "lost the lease; controller stopped");
                 let _ = readiness.send(Readiness::Standby);
             }
             _ = &mut task => {
-                anyhow::bail!("the controller stopped by itself");
+                return Err(LeaderError::ControllerStopped);
             }
         }
     }

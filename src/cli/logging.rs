@@ -13,12 +13,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// The log filter or subscriber could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up logging: {0}")]
+pub struct LoggingError(String);
+
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `level`.
-pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(spec)?,
-        _ => EnvFilter::try_new(level)?,
+pub fn init(format: LogFormat, level: &str) -> Result<(), LoggingError> {
+    let spec = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec,
+        _ => level.to_owned(),
     };
+    let filter = EnvFilter::try_new(&spec).map_err(|e| LoggingError(format!("filter {spec:?}: {e}")))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -26,5 +32,5 @@ pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    result.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
+    result.map_err(|e| LoggingError(e.to_string()))
 }

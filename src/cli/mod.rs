@@ -1,51 +1,38 @@
-//! The command line: parsing, and one module per command ([`run`], [`sandbox`], [`crd`]) plus the
-//! process concerns they share ([`logging`], [`signals`], [`health`], [`leader`]).
+//! The commands of the `secret-rotator` binary: [`run`] (the operator process), [`sandbox`] (a
+//! local API server and Entra emulator), and the user-facing commands that talk to a cluster as
+//! kubectl does: [`rotate`] (request a rotation now) and [`status`] (a table of every rotation),
+//! with the kubeconfig handling they share in [`kubeconfig`]. The process concerns of `run` live
+//! in [`logging`], [`signals`], [`health`] and [`leader`].
 //!
-//! Invariant: `anyhow` stays in here (the binary); the library below speaks typed errors.
+//! Invariant: each command is a pure part (what to write, what to show; time passed in) and a
+//! thin async shell around one `kube::Client`; errors are typed and say what to do next; no
+//! secret value is ever read (`status` reads only the rotations' status, never a Secret).
 
-mod crd;
-mod health;
-mod leader;
-mod logging;
-mod run;
-mod sandbox;
-mod signals;
+pub mod health;
+pub mod kubeconfig;
+pub mod leader;
+pub mod logging;
+pub mod rotate;
+pub mod run;
+pub mod sandbox;
+pub mod signals;
+pub mod status;
 
-use clap::{Parser, Subcommand};
+use std::future::Future;
 
-#[derive(Parser)]
-#[command(
-    name = "secret-rotator",
-    version,
-    about = "Rotates OAuth client secrets before they expire"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// Runs a command's future on a fresh current-thread runtime (the CLI commands do one thing at a
+/// time), for a synchronous `main`.
+pub fn block_on<F: Future>(future: F) -> std::io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Run the operator.
-    Run(Box<run::RunArgs>),
-    /// Write the CustomResourceDefinitions, one file per CRD (`<plural>.<group>.yaml`).
-    Crd(crd::CrdArgs),
-    /// Start a local Kubernetes API server and Microsoft Entra emulator (for trying the operator
-    /// without a cluster or a tenant), and keep them up until interrupted.
-    Sandbox(sandbox::SandboxArgs),
-}
-
-/// Parses the command line and runs the command.
-pub fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Crd(args) => crd::run(args),
-        Command::Run(args) => runtime()?.block_on(run::run(*args)),
-        Command::Sandbox(args) => runtime()?.block_on(sandbox::run(args)),
-    }
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// A multi-threaded runtime for the long-running commands (`run`, `sandbox`), with the rustls
+/// crypto provider installed first.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     // NB: first thing, before any TLS client or kube::Client exists.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }

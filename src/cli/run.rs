@@ -2,25 +2,43 @@
 //! `Config::infer`), serves `/healthz` and `/readyz`, and runs the controller while it holds the
 //! leader lease (or always, with `--leader-elect=false`), until SIGTERM.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use anyhow::Context;
-use kube::{
-    Client, Config,
-    config::{KubeConfigOptions, Kubeconfig},
-};
-use secret_rotator::{
-    controller::{ControllerConfig, Operator, config},
-    provider::entra::WorkloadIdentitySignIn,
-};
 use tokio::sync::{oneshot, watch};
 
 use super::{
     health::{self, Readiness},
-    leader::{self, LeaseSettings},
-    logging::{self, LogFormat},
+    kubeconfig::{ConnectError, KubeconfigArgs},
+    leader::{self, LeaderError, LeaseSettings},
+    logging::{self, LogFormat, LoggingError},
     signals,
 };
+use crate::{
+    controller::{ControllerConfig, Operator, config},
+    provider::entra::WorkloadIdentitySignIn,
+};
+
+/// Why the operator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Logging could not be set up.
+    #[error(transparent)]
+    Logging(#[from] LoggingError),
+    /// The cluster could not be reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The health server could not listen.
+    #[error("cannot serve /healthz and /readyz on {address}: {source}")]
+    Health {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Leader election failed.
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
+}
 
 /// Where an in-cluster pod finds its namespace.
 const IN_CLUSTER_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -28,13 +46,9 @@ const IN_CLUSTER_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/servicea
 /// Arguments of `run`.
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// Kubeconfig to use (default: `KUBECONFIG`, `~/.kube/config`, or the in-cluster service
-    /// account).
-    #[arg(long, env = "KUBECONFIG")]
-    kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: the current context).
-    #[arg(long)]
-    context: Option<String>,
+    /// Connection flags.
+    #[command(flatten)]
+    kube: KubeconfigArgs,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     namespace: Option<String>,
@@ -48,8 +62,8 @@ pub struct RunArgs {
     /// Log level or filter (`RUST_LOG` wins when set).
     #[arg(long, default_value = "info")]
     log_level: String,
-    /// Address of `/healthz` and `/readyz`.
-    #[arg(long, default_value = "0.0.0.0:8081")]
+    /// Address of the HTTP server (`/healthz`, `/readyz`); the chart's container port.
+    #[arg(long, default_value = "0.0.0.0:8080")]
     health_address: SocketAddr,
     /// Reconciles running at once.
     #[arg(long, default_value_t = config::DEFAULT_CONCURRENCY)]
@@ -84,26 +98,6 @@ pub struct RunArgs {
     imds_endpoint: Option<String>,
 }
 
-async fn client(args: &RunArgs) -> anyhow::Result<Client> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            let options = KubeConfigOptions {
-                context: args.context.clone(),
-                ..Default::default()
-            };
-            Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .with_context(|| format!("using kubeconfig {}", path.display()))?
-        }
-        None => Config::infer()
-            .await
-            .context("finding a Kubernetes configuration")?,
-    };
-    Ok(Client::try_from(config)?)
-}
-
 fn operator_namespace(args: &RunArgs) -> String {
     args.operator_namespace
         .clone()
@@ -124,9 +118,9 @@ fn identity(args: &RunArgs) -> String {
 }
 
 /// Runs `run`.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
     logging::init(args.log_format, &args.log_level)?;
-    let client = client(&args).await?;
+    let client = args.kube.connect().await?.client;
     let operator_namespace = operator_namespace(&args);
     let mut config = ControllerConfig::new(&operator_namespace);
     config.namespace = args.namespace.clone();
@@ -138,7 +132,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let (readiness, ready_rx) = watch::channel(Readiness::Starting);
     let readiness = Arc::new(readiness);
-    let bound = health::serve(args.health_address, ready_rx).await?;
+    let bound = health::serve(args.health_address, ready_rx)
+        .await
+        .map_err(|source| RunError::Health {
+            address: args.health_address,
+            source,
+        })?;
     tracing::info!(
         health = %bound,
         namespace = args.namespace.as_deref().unwrap_or("<all>"),

@@ -5,7 +5,6 @@
 
 use std::{io::Write, net::IpAddr, path::PathBuf};
 
-use anyhow::Context;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, api::PostParams};
 use sandbox::{
@@ -14,6 +13,27 @@ use sandbox::{
 };
 
 use super::signals;
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A listener or the kubeconfig file.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// Installing the CRDs.
+    #[error("installing the CRDs: {0}")]
+    InstallCrds(#[source] kube::Error),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
+    let what = what.into();
+    move |source| SandboxError::Io { what, source }
+}
 
 /// Arguments of `sandbox`.
 #[derive(clap::Args, Debug)]
@@ -37,7 +57,7 @@ pub struct SandboxArgs {
 }
 
 /// Runs `sandbox`.
-pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     let emulator = Emulator::new();
     let clock = emulator.clone();
     let api = ApiServer::builder().clock(move || clock.now()).build();
@@ -45,25 +65,27 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let api_handle = api
         .serve_tls((args.address, args.apiserver_port))
         .await
-        .context("starting the API server")?;
+        .map_err(io("starting the API server"))?;
     let entra_handle = emulator
         .serve((args.address, args.entra_port).into())
         .await
-        .context("starting the Entra emulator")?;
+        .map_err(io("starting the Entra emulator"))?;
     let kubeconfig = match args.kubeconfig {
         Some(path) => path,
         None => {
             let dir = std::env::temp_dir().join(format!("secret-rotator-sandbox-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
             dir.join("sandbox.kubeconfig")
         }
     };
     std::fs::write(&kubeconfig, api_handle.kubeconfig(ADMIN_TOKEN))
-        .with_context(|| format!("writing {}", kubeconfig.display()))?;
+        .map_err(io(format!("writing {}", kubeconfig.display())))?;
     if args.install_crds {
         let crds: Api<CustomResourceDefinition> = Api::all(api.client());
-        for crd in secret_rotator::api::crds() {
-            crds.create(&PostParams::default(), &crd).await?;
+        for crd in crate::api::crds() {
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .map_err(SandboxError::InstallCrds)?;
         }
     }
     let entra = entra_handle.url().to_owned();
@@ -93,8 +115,9 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
             "Install CRDs:  secret-rotator crd --stdout | kubectl apply -f -   (or kubectl apply -f crds/)\n"
                 .to_owned()
         },
-    )?;
-    out.flush()?;
+    )
+    .and_then(|()| out.flush())
+    .map_err(io("writing to standard output"))?;
     drop(out);
     signals::shutdown().await;
     api_handle.shutdown().await;

@@ -261,6 +261,23 @@ mod tests {
     }
 
     #[test]
+    fn namespace_finalizers_are_set_on_create_and_kept_on_update() {
+        let mut ns = json!({"metadata": {"name": "team-a"}});
+        apply(Defaulting::Namespace, &mut ns);
+        assert_eq!(
+            ns["spec"],
+            json!({}),
+            "not a defaulted field the creator would own"
+        );
+        assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
+        prepare_for_create(Defaulting::Namespace, &mut ns);
+        assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+        let mut put = json!({"metadata": {"name": "team-a"}, "spec": {"finalizers": []}});
+        prepare_for_update(Defaulting::Namespace, &ns, &mut put);
+        assert_eq!(put["spec"]["finalizers"], json!(["kubernetes"]));
+    }
+
+    #[test]
     fn string_data_is_folded_into_data() {
         let mut s = json!({"data": {"a": "eA=="}, "stringData": {"k": "v", "a": "y"}});
         fold_string_data(&mut s);

@@ -334,3 +334,147 @@ pub fn validate(rt: &ResourceType, object: &Value, old: Option<&Value>) -> Resul
 pub fn unknown_field_warning(path: &str) -> String {
     format!("unknown field {}", super::json_value::go_quote(path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::resources::{builtin_types, from_crd};
+
+    fn builtin(group: &str, kind: &str) -> ResourceType {
+        builtin_types()
+            .into_iter()
+            .find(|t| t.group == group && t.kind == kind)
+            .unwrap_or_else(|| panic!("{group}/{kind} is not built in"))
+    }
+
+    fn widget() -> ResourceType {
+        let crd = json!({
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "properties": {"size": {"type": "integer", "default": 1}}},
+                        "status": {"type": "object", "properties": {"phase": {"type": "string"}}}}}}}]}
+        });
+        let compiled = Arc::new(compile_crd(&crd).unwrap());
+        from_crd(&crd, &compiled).unwrap().remove(0)
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-22T11:42:39Z".parse().unwrap()
+    }
+
+    #[test]
+    fn managers_come_from_the_query_or_the_user_agent() {
+        let cases = [
+            (Some("ctrl"), Some("kubectl/v1.33.4 (linux/amd64)"), "ctrl"),
+            (None, Some("kubectl/v1.33.4 (linux/amd64)"), "kubectl"),
+            (Some(""), Some("Python-urllib/3.11"), "Python-urllib"),
+            (None, None, ""),
+        ];
+        for (query, agent, want) in cases {
+            assert_eq!(manager_for(query, agent), want, "{query:?} {agent:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_missing_from_the_shape_table_are_tracked_as_open_structs() {
+        let rt = builtin("apps", "ControllerRevision");
+        let new = json!({"apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "metadata": {"name": "r", "labels": {"a": "b"}}, "revision": 1, "data": {"x": 1}});
+        let tracked = track_update(&rt, None, new, "sim", None, now());
+        assert_eq!(
+            tracked["metadata"]["managedFields"][0]["fieldsV1"],
+            json!({"f:data": {".": {}, "f:x": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:revision": {}})
+        );
+    }
+
+    #[test]
+    fn strategic_merge_patch_merges_built_in_lists_and_refuses_custom_resources() {
+        let deploy = builtin("apps", "Deployment");
+        let live = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b"}]}}}});
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "2"}]}}}});
+        let out = strategic_merge_patch(&deploy, &live, &patch).unwrap();
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a", "image": "2"}, {"name": "b"}])
+        );
+        let refused = strategic_merge_patch(&widget(), &json!({}), &json!({})).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.reason.as_str()),
+            (415, "UnsupportedMediaType")
+        );
+        let bad = strategic_merge_patch(&deploy, &live, &json!([1])).unwrap_err();
+        assert_eq!(bad.code, 400);
+    }
+
+    #[test]
+    fn custom_resources_are_pruned_defaulted_and_validated() {
+        let rt = widget();
+        let mut obj = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "ns"}, "spec": {"extra": 1}});
+        let outcome = process_custom_resource(&rt, &mut obj);
+        assert_eq!(outcome.pruned, vec!["spec.extra"]);
+        assert_eq!(obj["spec"], json!({"size": 1}));
+        assert!(validate(&rt, &obj, None).is_ok());
+        obj["spec"]["size"] = json!("big");
+        let invalid = validate(&rt, &obj, None).unwrap_err();
+        assert_eq!(invalid.code, 422);
+        assert!(
+            invalid
+                .message
+                .starts_with("Widget.example.com \"w\" is invalid: "),
+            "{}",
+            invalid.message
+        );
+        // Built-ins: metadata only.
+        let secret = builtin("", "Secret");
+        let bad_label = json!({"metadata": {"name": "s", "namespace": "ns", "labels": {"-x": "y"}}});
+        assert_eq!(validate(&secret, &bad_label, None).unwrap_err().code, 422);
+    }
+
+    #[test]
+    fn status_subresource_writes_keep_the_rest_and_main_writes_keep_status() {
+        let rt = widget();
+        let old = json!({"metadata": {"name": "w", "labels": {"a": "1"}}, "spec": {"size": 1}, "status": {"phase": "A"}});
+        let mut via_status = json!({"metadata": {"name": "w", "labels": {"a": "2"}}, "spec": {"size": 9}, "status": {"phase": "B"}});
+        reset(&rt, Some("status"), &old, &mut via_status);
+        assert_eq!(
+            via_status,
+            json!({"metadata": {"name": "w", "labels": {"a": "1"}}, "spec": {"size": 1}, "status": {"phase": "B"}})
+        );
+        let mut via_main = json!({"metadata": {"name": "w"}, "spec": {"size": 2}, "status": {"phase": "C"}});
+        reset(&rt, None, &old, &mut via_main);
+        assert_eq!(via_main["status"], json!({"phase": "A"}));
+        // A Deployment's /status may change annotations but not labels or spec.
+        let deploy = builtin("apps", "Deployment");
+        let old = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"replicas": 1}, "status": {}});
+        let mut new = json!({"metadata": {"labels": {"a": "2"}, "annotations": {"rev": "2"}}, "spec": {"replicas": 5}, "status": {"replicas": 1}});
+        reset(&deploy, Some("status"), &old, &mut new);
+        assert_eq!(
+            new,
+            json!({"metadata": {"labels": {"a": "1"}, "annotations": {"rev": "2"}}, "spec": {"replicas": 1}, "status": {"replicas": 1}})
+        );
+    }
+
+    #[test]
+    fn apply_records_ownership_and_a_reapply_is_no_change() {
+        let rt = builtin("", "ConfigMap");
+        let applied =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});
+        let created = server_side_apply(&rt, None, &applied, "m", false, None, now()).unwrap();
+        let later: Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let mut again = server_side_apply(&rt, Some(&created), &applied, "m", false, None, later).unwrap();
+        assert!(!changed(&created, &mut again));
+        assert_eq!(again, created, "the old time is kept");
+        let other =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "w"}});
+        let conflict = server_side_apply(&rt, Some(&created), &other, "n", false, None, now()).unwrap_err();
+        assert_eq!(conflict.code, 409);
+        assert_eq!(
+            conflict.message,
+            "Apply failed with 1 conflict: conflict with \"m\": .data.k"
+        );
+    }
+}

@@ -46,6 +46,50 @@
 //! # let _ = ResetFields::None;
 //! ```
 //!
+//! # How a handler chains the field libraries (kube-apiserver's order)
+//!
+//! For a kind, build an [`ObjectKind`]: [`ObjectKind::builtin`] from
+//! [`builtin_kind`](crate::apiserver::shape::builtin::builtin_kind), or [`ObjectKind::custom`]
+//! with the `type_shape()` of a [`CompiledCrd`](crate::apiserver::schema::CompiledCrd) version.
+//! The [`Request`] carries the manager (`fieldManager`, else [`manager_from_user_agent`]), the
+//! subresource, the reset fields ([`ResetFields::for_builtin`],
+//! [`ResetFields::for_custom_resource`]) and `now`.
+//!
+//! * **create, `PUT`, merge / JSON / strategic merge patch**:
+//!   1. [`validate_write_options`] (`CreateOptions`, `UpdateOptions`, `PatchOptions`).
+//!   2. The new object: the body, or the patch applied to the live object (`json_patch::merge`;
+//!      `json_patch::patch`, whose failure answers [`invalid_patch_status`]; or
+//!      [`strategic_merge_patch`] once [`patch_type_for`] accepted the content type).
+//!   3. Decode: custom resources with [`StructuralSchema::decode`] (prune, drop nulls, default;
+//!      `Warning` headers or the strict 400); built-ins with their own defaulting (a Secret's
+//!      `stringData` folded into `data`).
+//!   4. [`update`]: managed fields recorded, reset fields restored.
+//!   5. Validate: [`StructuralSchema::validate_custom_resource`] (live object as `old` on
+//!      update) or [`validate_object_meta`] for built-ins; a 422 renders with [`invalid_status`].
+//!   6. [`Written::changed`] `false`: answer with the live object untouched; otherwise do the
+//!      server's bookkeeping (uid, `creationTimestamp`, `generation`, `resourceVersion`) and store.
+//! * **server-side apply** (`application/apply-patch+yaml`):
+//!   1. [`validate_write_options`] with `is_apply` (a missing `fieldManager` is the recorded 422),
+//!      then [`parse_apply_body`].
+//!   2. Custom resources: [`StructuralSchema::prune_applied`] (unknown fields reported, nothing
+//!      defaulted).
+//!   3. [`applied_resource_version`] is a precondition against the live object.
+//!   4. [`apply`]: 409 conflicts ([`ApplyError::status`]) or the merged object.
+//!   5. Decode the result ([`StructuralSchema::normalize`]; a Secret's `stringData` into `data`),
+//!      then [`restore_timestamps_if_unchanged`] against the live object: `false` means nothing
+//!      to store (re-applying is a no-op).
+//!   6. Validate and store as above (201 when it created the object).
+//!
+//! [`StructuralSchema::decode`]: crate::apiserver::schema::StructuralSchema::decode
+//! [`StructuralSchema::prune_applied`]: crate::apiserver::schema::StructuralSchema::prune_applied
+//! [`StructuralSchema::normalize`]: crate::apiserver::schema::StructuralSchema::normalize
+//! [`StructuralSchema::validate_custom_resource`]: crate::apiserver::schema::StructuralSchema::validate_custom_resource
+//! [`validate_object_meta`]: crate::apiserver::schema::validate_object_meta
+//! [`invalid_status`]: crate::apiserver::field_errors::invalid_status
+//! [`invalid_patch_status`]: crate::apiserver::patch::invalid_patch_status
+//! [`strategic_merge_patch`]: crate::apiserver::patch::strategic_merge_patch
+//! [`patch_type_for`]: crate::apiserver::patch::patch_type_for
+//!
 //! Invariant: every path owned by some manager is filtered through the request's reset fields, and
 //! `metadata.name`, `uid`, `resourceVersion`, ... (the fields kube-apiserver strips) are never
 //! owned.

@@ -1044,3 +1044,38 @@ fn reapply_is_a_no_op_even_when_its_new_time_would_reorder_entries() {
     assert!(!again.changed);
     assert_eq!(again.object, obj);
 }
+
+#[test]
+fn bad_input_never_panics() {
+    let e = Env::new();
+    let weird_lives = [
+        json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": "nope"}),
+        json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"}, "spec": [1, 2], "status": {"conditions": [1, {"x": 1}]}}),
+        json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"managedFields": [{"operation": "Apply", "fieldsV1": {"f:spec": {"k:oops": {}}}}]}}),
+        json!([]),
+    ];
+    let weird_configs = [
+        thing(json!([1])),
+        thing(json!({"items": "x", "tags": {"a": 1}, "nested": [null]})),
+        thing(json!({"items": [1, "two", null]})),
+        thing(json!({"size": {"deep": [{"x": null}]}})),
+    ];
+    for live in &weird_lives {
+        for cfg in &weird_configs {
+            let _ = e.apply(Some(live), cfg, "m", false);
+            let _ = e.apply(Some(live), cfg, "m", true);
+            let _ = e.update(Some(live), cfg, "m");
+            let _ = e.update(Some(cfg), live, "m");
+        }
+    }
+    let err = e
+        .apply(Some(&weird_lives[2]), &thing(json!({"size": 1})), "m", false)
+        .unwrap_err();
+    assert_eq!(err.code(), 500, "unreadable live managed fields");
+    let written = e.update(Some(&weird_lives[2]), &thing(json!({"size": 1})), "m");
+    assert_eq!(
+        fields_of(&written.object, "m/Update"),
+        json!({"f:spec": {".": {}, "f:size": {}}}),
+        "updates drop unreadable managed fields"
+    );
+}

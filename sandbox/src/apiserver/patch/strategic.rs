@@ -735,4 +735,31 @@ mod tests {
         .unwrap();
         assert_eq!(out["spec"], ex.response_body()["spec"]);
     }
+
+    #[test]
+    fn bad_input_never_panics() {
+        let shape = deploy();
+        let originals = [
+            json!({}),
+            json!({"spec": "x"}),
+            pod(json!([1, "a", null])),
+            pod(json!({"name": "a"})),
+            json!({"metadata": {"finalizers": [{"a": 1}]}}),
+        ];
+        let patches = [
+            pod(json!([{"name": "a", "$patch": "replace"}])),
+            pod(json!([[1]])),
+            pod(json!("x")),
+            json!({"metadata": {"finalizers": ["x", {"y": 1}]}}),
+            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}}),
+            json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [1, null], "containers": [{"name": "a"}]}}}}),
+            json!({"$patch": "delete"}),
+            json!({"$retainKeys": ["spec"], "spec": null}),
+        ];
+        for o in &originals {
+            for p in &patches {
+                let _ = strategic_merge_patch(o, p, shape);
+            }
+        }
+    }
 }

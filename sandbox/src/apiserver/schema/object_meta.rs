@@ -321,6 +321,40 @@ pub fn validate_object_meta(object: &Value, namespaced: bool, name_rule: NameRul
             }
         }
     }
+    if let Some(entries) = meta.get("managedFields").and_then(Value::as_array) {
+        for (i, e) in entries.iter().enumerate() {
+            let path = format!("metadata.managedFields[{i}]");
+            let f = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
+            if !matches!(f("operation"), "Apply" | "Update") {
+                errs.push(FieldError::invalid(
+                    format!("{path}.operation"),
+                    json!(f("operation")),
+                    "must be `Apply` or `Update`",
+                ));
+            }
+            if !f("fieldsType").is_empty() && f("fieldsType") != "FieldsV1" {
+                errs.push(FieldError::invalid(
+                    format!("{path}.fieldsType"),
+                    json!(f("fieldsType")),
+                    "must be `FieldsV1`",
+                ));
+            }
+            if f("manager").len() > 128 {
+                errs.push(FieldError::too_long(
+                    format!("{path}.manager"),
+                    json!(f("manager")),
+                    Some(128),
+                ));
+            }
+            if f("subresource").len() > 256 {
+                errs.push(FieldError::too_long(
+                    format!("{path}.subresource"),
+                    json!(f("subresource")),
+                    Some(256),
+                ));
+            }
+        }
+    }
     errs
 }
 
@@ -421,6 +455,16 @@ mod tests {
                 NameRule::DnsSubdomain,
                 vec![
                     "metadata.finalizers[0]: Invalid value: \"a/b/c\": a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+                ],
+            ),
+            (
+                "bad managed fields entry",
+                json!({"name": "a", "namespace": "n", "managedFields": [{"manager": "m", "operation": "Patch", "fieldsType": "FieldsV2"}]}),
+                true,
+                NameRule::DnsSubdomain,
+                vec![
+                    "metadata.managedFields[0].operation: Invalid value: \"Patch\": must be `Apply` or `Update`",
+                    "metadata.managedFields[0].fieldsType: Invalid value: \"FieldsV2\": must be `FieldsV1`",
                 ],
             ),
             (

@@ -367,3 +367,35 @@ fn applied_configurations_are_pruned_but_not_defaulted() {
         400
     );
 }
+
+#[test]
+fn bad_input_never_panics() {
+    let schemas = [
+        json!({"type": 5}),
+        json!({"type": "object", "properties": []}),
+        json!({"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}}}),
+        json!({"type": "object", "x-kubernetes-validations": "nope"}),
+        json!({"type": "object", "x-kubernetes-validations": [{"rule": 5}]}),
+        json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "("}}}),
+        json!([]),
+    ];
+    for s in &schemas {
+        let _ = StructuralSchema::compile(s, "openAPIV3Schema");
+    }
+    let schema = widget();
+    let objects = [
+        json!([]),
+        json!(null),
+        json!({"metadata": 5, "spec": []}),
+        json!({"spec": {"size": {"a": 1}, "tags": "x"}, "status": {"conditions": [1, null, {"type": 1}]}}),
+    ];
+    for o in &objects {
+        let mut m = o.clone();
+        let _ = schema.normalize(&mut m);
+        let _ = schema.validate_custom_resource(o, Some(o), true);
+        let _ = schema.validate_custom_resource(o, None, false);
+        let _ = schema.decode(o.clone(), FieldValidation::Strict);
+    }
+    assert!(CompiledCrd::compile(&json!({"spec": []})).is_err());
+    assert!(CompiledCrd::compile(&json!("crd")).is_err());
+}

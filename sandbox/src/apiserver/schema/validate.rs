@@ -180,7 +180,9 @@ fn walk<'a>(
 
     match value {
         Value::Array(items) => walk_array(node, items, old, &path, c),
-        Value::Object(map) => walk_object(node, map, old, &path, c, is_root),
+        Value::Object(map) if property_count_error(node, map, &path).is_none() => {
+            walk_object(node, map, old, &path, c, is_root)
+        }
         _ => {}
     }
     if node.cel.is_some() {
@@ -333,20 +335,9 @@ fn value_validations(node: &SchemaNode, value: &Value, path: &str, out: &mut Vec
     }
 
     if let Value::Object(map) = value {
-        let len = map.len() as u64;
-        if let Some(max) = node.max_properties
-            && len > max
-        {
-            out.push(FieldError::too_many(path, Some(len), Some(max)));
-        }
-        if let Some(min) = node.min_properties
-            && len < min
-        {
-            out.push(FieldError::invalid(
-                path,
-                json!(len),
-                format!("{p} in body should have at least {min} properties"),
-            ));
+        if let Some(e) = property_count_error(node, map, path) {
+            out.push(e);
+            return;
         }
         for r in &node.required {
             if !map.contains_key(r) {
@@ -354,6 +345,30 @@ fn value_validations(node: &SchemaNode, value: &Value, path: &str, out: &mut Vec
             }
         }
     }
+}
+
+/// kube-openapi checks `minProperties` then `maxProperties` first and, when one fails, reports
+/// nothing else about the object (neither `required` nor its properties).
+fn property_count_error(node: &SchemaNode, map: &Map<String, Value>, path: &str) -> Option<FieldError> {
+    let len = map.len() as u64;
+    if let Some(min) = node.min_properties
+        && len < min
+    {
+        return Some(FieldError::invalid(
+            path,
+            json!(len),
+            format!(
+                "{} in body should have at least {min} properties",
+                shown_path(path)
+            ),
+        ));
+    }
+    if let Some(max) = node.max_properties
+        && len > max
+    {
+        return Some(FieldError::too_many(path, Some(len), Some(max)));
+    }
+    None
 }
 
 /// Whether `value` passes `node`'s value validations (for `anyOf`/`oneOf`/`not`).
@@ -637,6 +652,16 @@ mod tests {
                 json!({"spec": {"m": {}}}),
                 vec![
                     "spec.m: Invalid value: 0: spec.m in body should have at least 1 properties [FieldValueInvalid]",
+                ],
+            ),
+            (
+                "property count error hides everything else about the object",
+                spec(
+                    json!({"m": {"type": "object", "minProperties": 2, "required": ["x"], "additionalProperties": {"type": "integer"}}}),
+                ),
+                json!({"spec": {"m": {"a": "x"}}}),
+                vec![
+                    "spec.m: Invalid value: 1: spec.m in body should have at least 2 properties [FieldValueInvalid]",
                 ],
             ),
             (
