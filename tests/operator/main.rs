@@ -7,6 +7,7 @@ mod adoption;
 mod crash_safety;
 mod failures;
 mod happy_path;
+mod leader_election;
 mod requests;
 mod restart;
 mod shell;

@@ -1,0 +1,182 @@
+//! Leader election with two `secret-rotator run` processes: only the lease holder reconciles (the
+//! other makes no request beyond the Lease), a follower takes over within seconds of the leader's
+//! death (`kill -9`), and on SIGTERM the leader releases the lease and exits cleanly.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::{coordination::v1::Lease, core::v1::Namespace};
+use kube::{Api, api::PostParams};
+use secret_rotator::api::wellknown;
+use serde_json::json;
+
+use crate::support::world::{PATIENCE, World, spec};
+
+const LEASE_SECONDS: u64 = 4;
+
+struct Operator {
+    child: Child,
+    health: String,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(kubeconfig: &std::path::Path, identity: &str) -> Operator {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_secret-rotator"))
+        .args([
+            "run",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--identity",
+            identity,
+            "--operator-namespace",
+            "secret-rotator",
+            "--health-address",
+            &format!("127.0.0.1:{port}"),
+            "--lease-duration-seconds",
+            &LEASE_SECONDS.to_string(),
+            "--lease-renew-grace-seconds",
+            "1",
+        ])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Operator {
+        child,
+        health: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt("secret-rotator")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec?.holder_identity)
+}
+
+async fn wait_holder(leases: &Api<Lease>, want: Option<&str>, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if holder(leases).await.as_deref() == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "the lease holder is {:?}, not {want:?}, after {within:?}",
+            holder(leases).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn readyz(client: &reqwest::Client, op: &Operator) -> Option<String> {
+    let response = client.get(format!("{}/readyz", op.health)).send().await.ok()?;
+    response.status().is_success().then_some(())?;
+    response.text().await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_acts_a_follower_takes_over_and_sigterm_releases_the_lease() {
+    let w = World::new(1).await;
+    let namespaces: Api<Namespace> = Api::all(w.client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "secret-rotator"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let serving = w.api.serve_tls("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (config_a, config_b) = (dir.path().join("a"), dir.path().join("b"));
+    w.api
+        .add_token("operator-a-token", "operator-a", &["system:masters"]);
+    w.api
+        .add_token("operator-b-token", "operator-b", &["system:masters"]);
+    std::fs::write(&config_a, serving.kubeconfig("operator-a-token")).unwrap();
+    std::fs::write(&config_b, serving.kubeconfig("operator-b-token")).unwrap();
+    let leases: Api<Lease> = Api::namespaced(w.client.clone(), "secret-rotator");
+    let http = reqwest::Client::new();
+
+    let mut a = start(&config_a, "a");
+    wait_holder(&leases, Some("a"), PATIENCE).await;
+    let b = start(&config_b, "b");
+    let deadline = Instant::now() + PATIENCE;
+    while readyz(&http, &b).await.as_deref() != Some("ok: standby") {
+        assert!(Instant::now() < deadline, "b never reported standby");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let client_id = w.app(0).app_id.clone();
+    w.create_rotation("led", spec(&client_id, "creds", json!({"overlap": "0s"})))
+        .await;
+    w.wait_ready("led").await;
+    let followers_requests: Vec<_> = w
+        .api
+        .access_log()
+        .into_iter()
+        .filter(|r| r.user == "operator-b" && r.resource_request && r.resource != "leases")
+        .collect();
+    assert_eq!(followers_requests, vec![], "the follower only touches the Lease");
+
+    // The leader dies without releasing anything; the follower takes over once the lease expires.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let took = wait_holder(&leases, Some("b"), Duration::from_secs(LEASE_SECONDS + 20)).await;
+    assert!(
+        took <= Duration::from_secs(LEASE_SECONDS + 5),
+        "takeover took {took:?}"
+    );
+    let deadline = Instant::now() + PATIENCE;
+    while readyz(&http, &b).await.as_deref() != Some("ok: leading, caches synced") {
+        assert!(Instant::now() < deadline, "b never reported leading");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.annotate("led", wellknown::ANNOTATION_ROTATE, "after-failover")
+        .await;
+    w.wait_for("led", "rotated by the new leader", |o| {
+        o.status.as_ref().is_some_and(|s| {
+            s.handled_rotate_request.as_deref() == Some("after-failover") && s.rotation.is_none()
+        })
+    })
+    .await;
+
+    // SIGTERM: the leader stops gracefully and releases the lease.
+    let status = Command::new("kill")
+        .args(["-TERM", &b.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut b = b;
+    let deadline = Instant::now() + PATIENCE;
+    let exit = loop {
+        if let Some(exit) = b.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "b did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "a clean exit: {exit:?}");
+    assert_eq!(holder(&leases).await, None, "the lease is released");
+    serving.shutdown().await;
+}
