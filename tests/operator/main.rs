@@ -11,5 +11,6 @@ mod leader_election;
 mod requests;
 mod restart;
 mod shell;
+mod sign_in;
 mod tenancy;
 mod zero_downtime;

@@ -69,6 +69,8 @@ pub struct World {
     pub client: Client,
     /// The operator's client: its own bearer token, so the access log tells its requests apart.
     pub operator_client: Client,
+    /// The user the operator's client authenticates as.
+    pub operator_user: String,
     pub em: Emulator,
     pub em_server: ServerHandle,
     pub tenant: String,
@@ -171,6 +173,7 @@ impl World {
             api,
             client,
             operator_client,
+            operator_user: OPERATOR_USER.to_owned(),
             em,
             em_server,
             tenant,
@@ -453,7 +456,13 @@ impl World {
 
     /// The user name the operator's token authenticates as.
     pub fn operator_user(&self) -> String {
-        OPERATOR_USER.to_owned()
+        self.operator_user.clone()
+    }
+
+    /// Runs the operator (from its next start) as `user`, with `token`.
+    pub fn operator_identity(&mut self, token: &str, user: &str) {
+        self.operator_client = self.api.client_with_token(token);
+        self.operator_user = user.to_owned();
     }
 
     /// addPassword calls so far.
