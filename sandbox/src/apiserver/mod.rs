@@ -29,6 +29,7 @@ mod openapi;
 mod scale;
 mod table;
 mod watch;
+pub mod workloads;
 
 use std::io;
 use std::net::SocketAddr;
@@ -71,6 +72,7 @@ pub struct ApiServerBuilder {
     access_log_capacity: usize,
     max_body_bytes: usize,
     clock: ClockFn,
+    workloads: Option<workloads::SimulatorConfig>,
 }
 
 impl std::fmt::Debug for ApiServerBuilder {
@@ -94,6 +96,7 @@ impl Default for ApiServerBuilder {
             access_log_capacity: 200_000,
             max_body_bytes: 3 * 1024 * 1024,
             clock: Arc::new(Timestamp::now),
+            workloads: Some(workloads::SimulatorConfig::default()),
         }
     }
 }
@@ -141,9 +144,23 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Runs the workload simulator (the default) or not: without it Deployments, StatefulSets
+    /// and DaemonSets keep the status clients write, as with no controller-manager.
+    pub fn workload_simulator(mut self, enabled: bool) -> Self {
+        self.workloads = enabled.then(|| self.workloads.take().unwrap_or_default());
+        self
+    }
+
+    /// Runs the workload simulator with this timing and cluster shape.
+    pub fn workload_config(mut self, config: workloads::SimulatorConfig) -> Self {
+        self.workloads = Some(config);
+        self
+    }
+
     /// Builds the server, with namespaces `default`, `kube-system`, `kube-public` and
     /// `kube-node-lease`.
     pub fn build(self) -> ApiServer {
+        let simulator = self.workloads.clone().map(workloads::Simulator::new);
         let shared = Arc::new(Shared {
             store: Store::new(StoreLimits {
                 history: self.history,
@@ -153,6 +170,7 @@ impl ApiServerBuilder {
             access_log: AccessLog::new(self.access_log_capacity),
             collector: Mutex::new(None),
             watch_epoch: tokio::sync::watch::channel(0).0,
+            simulator,
             options: self,
         });
         let server = ApiServer { shared };
@@ -189,6 +207,8 @@ pub(crate) struct Shared {
     collector: Mutex<Option<JoinHandle<()>>>,
     /// Bumped by [`ApiServer::drop_watches`]; every live watch ends when it changes.
     pub(crate) watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// The workload simulator, unless disabled.
+    simulator: Option<Arc<workloads::Simulator>>,
 }
 
 impl Shared {
@@ -248,6 +268,9 @@ impl ApiServer {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        if let Some(sim) = &self.shared.simulator {
+            sim.ensure_running(&self.shared);
+        }
         let mut slot = self.shared.collector.lock().unwrap_or_else(|e| e.into_inner());
         if slot.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
@@ -314,6 +337,12 @@ impl ApiServer {
     /// Writes [`ApiServer::kubeconfig`] to `path`.
     pub fn write_kubeconfig(path: impl AsRef<Path>, server_url: &str, token: &str) -> io::Result<()> {
         std::fs::write(path, Self::kubeconfig(server_url, token))
+    }
+
+    /// The workload simulator: replicas and the Secret values they hold, behaviour knobs,
+    /// pause/resume.
+    pub fn workloads(&self) -> workloads::Workloads {
+        workloads::Workloads::new(self.shared.simulator.clone())
     }
 
     /// Every request served so far (bounded), oldest first.
