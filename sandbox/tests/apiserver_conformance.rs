@@ -285,8 +285,8 @@ async fn replays_the_kube_apiserver_recording() {
         let name = case["case"].as_str().unwrap();
         let pending = PENDING.iter().any(|(c, _)| *c == name);
         // The garbage collector works in the background: give it time, as the recording did.
-        let eventual = case["note"].as_str().unwrap_or("").contains("garbage collector")
-            || EVENTUAL.contains(&name);
+        let eventual =
+            case["note"].as_str().unwrap_or("").contains("garbage collector") || EVENTUAL.contains(&name);
         if name == HOLD_CONTROLLERS_FROM {
             server.workloads().pause();
         }

@@ -4,12 +4,10 @@
 //!
 //! Skips (with a message) when the kubectl binary is not installed.
 
-use std::path::Path;
-use std::process::Command;
+mod kubectl_support;
 
-use sandbox::apiserver::{ADMIN_TOKEN, ApiServer};
-
-const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+use kubectl_support::{Kubectl, binary};
+use sandbox::apiserver::ApiServer;
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -52,60 +50,17 @@ spec:
   size: 3
 "#;
 
-struct Kubectl {
-    kubeconfig: String,
-    home: String,
-}
-
-impl Kubectl {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        use std::io::Write;
-        let mut cmd = Command::new(KUBECTL);
-        cmd.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(format!("{}/cache", self.home))
-            .env("HOME", &self.home)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl runs");
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let (ok, out, err) = self.run(args, stdin);
-        assert!(ok, "kubectl {args:?} failed:\nstdout: {out}\nstderr: {err}");
-        out
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_waits_gets_and_deletes() {
-    if !Path::new(KUBECTL).exists() {
-        eprintln!("skipping: {KUBECTL} is not installed");
+    let bin = binary("kubectl.1.33");
+    if !bin.exists() {
+        eprintln!("skipping: {} is not installed", bin.display());
         return;
     }
     let server = ApiServer::new();
     let handle = server.serve("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    ApiServer::write_kubeconfig(&kubeconfig, &handle.url(), ADMIN_TOKEN).unwrap();
-    let k = Kubectl {
-        kubeconfig: kubeconfig.display().to_string(),
-        home: dir.path().display().to_string(),
-    };
+    let k = Kubectl::new(bin, &handle.url(), dir.path());
 
     let out = tokio::task::spawn_blocking(move || {
         let mut transcript = String::new();
@@ -152,8 +107,8 @@ async fn kubectl_applies_waits_gets_and_deletes() {
         );
         transcript += &k.ok(&["delete", "gadget", "g1"], None);
         transcript += &k.ok(&["delete", "-f", "-"], Some(CRD));
-        let (found, _, err) = k.run(&["get", "crd", "gadgets.smoke.example.com"], None);
-        assert!(!found && err.contains("NotFound"), "{err}");
+        let gone = k.fails(&["get", "crd", "gadgets.smoke.example.com"], None);
+        assert!(gone.stderr.contains("NotFound"), "{}", gone.stderr);
         transcript
     })
     .await

@@ -104,10 +104,16 @@ fn rollout_complete(d: &Deployment) -> bool {
         && condition_reason(d, "Progressing").as_deref() == Some("NewReplicaSetAvailable")
 }
 
-async fn wait_deployment(api: &Api<Deployment>, name: &str, cond: impl Fn(&Deployment) -> bool) -> Deployment {
+async fn wait_deployment(
+    api: &Api<Deployment>,
+    name: &str,
+    cond: impl Fn(&Deployment) -> bool,
+) -> Deployment {
     let found = timeout(
         LONG,
-        await_condition(api.clone(), name, move |d: Option<&Deployment>| d.is_some_and(&cond)),
+        await_condition(api.clone(), name, move |d: Option<&Deployment>| {
+            d.is_some_and(&cond)
+        }),
     )
     .await
     .expect("condition reached in time")
@@ -131,14 +137,23 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
     let server = ApiServer::new();
     let client = server.client();
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    secrets.create(&PostParams::default(), &secret("creds", "v1")).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("creds", "v1"))
+        .await
+        .unwrap();
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
     let mut events = deployments
-        .watch(&WatchParams::default().fields("metadata.name=web").timeout(290), "0")
+        .watch(
+            &WatchParams::default().fields("metadata.name=web").timeout(290),
+            "0",
+        )
         .await
         .unwrap()
         .boxed();
-    deployments.create(&PostParams::default(), &deployment("web", 4)).await.unwrap();
+    deployments
+        .create(&PostParams::default(), &deployment("web", 4))
+        .await
+        .unwrap();
 
     let mut seen: Vec<Deployment> = vec![];
     let mut until_complete = async |generation: i64, seen: &mut Vec<Deployment>| loop {
@@ -152,14 +167,22 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
     };
     let first = until_complete(1, &mut seen).await;
     assert_eq!(
-        first.annotations().get("deployment.kubernetes.io/revision").map(String::as_str),
+        first
+            .annotations()
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str),
         Some("1")
     );
     // Every status the controller-manager wrote, in order.
     let reasons: Vec<(Option<String>, Option<String>)> = seen
         .iter()
         .filter(|d| d.status.as_ref().is_some_and(|s| s.observed_generation.is_some()))
-        .map(|d| (condition_reason(d, "Available"), condition_reason(d, "Progressing")))
+        .map(|d| {
+            (
+                condition_reason(d, "Available"),
+                condition_reason(d, "Progressing"),
+            )
+        })
         .collect();
     assert_eq!(
         reasons.first().unwrap(),
@@ -185,7 +208,11 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
     // `kubectl rollout restart`: a pod-template annotation.
     seen.clear();
     deployments
-        .patch("web", &PatchParams::default(), &restart_patch("2026-01-01T00:00:00Z"))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &restart_patch("2026-01-01T00:00:00Z"),
+        )
         .await
         .unwrap();
     let done = until_complete(2, &mut seen).await;
@@ -201,7 +228,10 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
         .unwrap();
     assert_eq!(progressing.status, "True");
     // maxSurge and maxUnavailable are 25% of 4: at most 5 replicas, at least 3 available.
-    for d in seen.iter().filter(|d| d.status.as_ref().and_then(|s| s.observed_generation) == Some(2)) {
+    for d in seen
+        .iter()
+        .filter(|d| d.status.as_ref().and_then(|s| s.observed_generation) == Some(2))
+    {
         let s = d.status.as_ref().unwrap();
         assert!(s.replicas.unwrap_or(0) <= 5, "{s:?}");
         assert!(s.available_replicas.unwrap_or(0) >= 3, "{s:?}");
@@ -214,7 +244,9 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
     // Right after the patch, before the controller reacts, nothing looks complete.
     assert!(!rollout_complete(&seen[0]));
     assert_eq!(
-        done.annotations().get("deployment.kubernetes.io/revision").map(String::as_str),
+        done.annotations()
+            .get("deployment.kubernetes.io/revision")
+            .map(String::as_str),
         Some("2")
     );
 
@@ -231,9 +263,10 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
     let settled = timeout(LONG, async {
         loop {
             let list = rs_api.list(&ListParams::default()).await.unwrap();
-            let old_gone = list.items.iter().all(|rs| {
-                rs.name_any() == new_name || rs.status.as_ref().is_some_and(|s| s.replicas == 0)
-            });
+            let old_gone = list
+                .items
+                .iter()
+                .all(|rs| rs.name_any() == new_name || rs.status.as_ref().is_some_and(|s| s.replicas == 0));
             if old_gone && list.items.len() == 2 {
                 return list.items;
             }
@@ -257,19 +290,37 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
             assert_eq!((revision.as_str(), replicas), ("1", 0));
         }
     }
-    let views = server.workloads().replicas("default", WorkloadKind::Deployment, "web");
-    assert!(views.iter().filter(|r| r.current).all(|r| r.name.starts_with(&new_name)));
+    let views = server
+        .workloads()
+        .replicas("default", WorkloadKind::Deployment, "web");
+    assert!(
+        views
+            .iter()
+            .filter(|r| r.current)
+            .all(|r| r.name.starts_with(&new_name))
+    );
 
     // Deleting the Deployment takes its ReplicaSets (garbage collector) and replicas with it.
     deployments.delete("web", &DeleteParams::default()).await.unwrap();
     timeout(LONG, async {
-        while !rs_api.list(&ListParams::default()).await.unwrap().items.is_empty() {
+        while !rs_api
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
     .unwrap();
-    assert!(server.workloads().replicas("default", WorkloadKind::Deployment, "web").is_empty());
+    assert!(
+        server
+            .workloads()
+            .replicas("default", WorkloadKind::Deployment, "web")
+            .is_empty()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -282,8 +333,14 @@ async fn env_is_frozen_at_start_while_mounted_files_follow_the_secret_after_the_
     let client = server.client();
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
-    secrets.create(&PostParams::default(), &secret("creds", "v1")).await.unwrap();
-    deployments.create(&PostParams::default(), &deployment("web", 2)).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("creds", "v1"))
+        .await
+        .unwrap();
+    deployments
+        .create(&PostParams::default(), &deployment("web", 2))
+        .await
+        .unwrap();
     wait_deployment(&deployments, "web", rollout_complete).await;
 
     let workloads = server.workloads();
@@ -299,7 +356,11 @@ async fn env_is_frozen_at_start_while_mounted_files_follow_the_secret_after_the_
             .collect();
         assert_eq!(
             env,
-            BTreeMap::from([("PASSWORD", "v1"), ("CREDS_password", "v1"), ("CREDS_user", "app")])
+            BTreeMap::from([
+                ("PASSWORD", "v1"),
+                ("CREDS_password", "v1"),
+                ("CREDS_user", "app")
+            ])
         );
         let files: BTreeMap<&str, (Vec<u8>, bool)> = c
             .files
@@ -329,7 +390,13 @@ async fn env_is_frozen_at_start_while_mounted_files_follow_the_secret_after_the_
         .unwrap();
     tokio::time::sleep(sync - Duration::from_secs(1)).await;
     assert_eq!(
-        values(&workloads.live_secret_values("default", WorkloadKind::Deployment, "web", "creds", "password")),
+        values(&workloads.live_secret_values(
+            "default",
+            WorkloadKind::Deployment,
+            "web",
+            "creds",
+            "password"
+        )),
         vec!["v1"],
         "nothing refreshes before the sync delay"
     );
@@ -346,10 +413,24 @@ async fn env_is_frozen_at_start_while_mounted_files_follow_the_secret_after_the_
     assert_eq!(file("/etc/creds/password"), "v2-rotated");
     assert_eq!(file("/etc/projected/pw"), "v2-rotated");
     assert_eq!(file("/app/password"), "v1", "subPath mounts never refresh");
-    let env = |n: &str| c.env.iter().find(|e| e.name == n).unwrap().value.expose_secret().to_string();
+    let env = |n: &str| {
+        c.env
+            .iter()
+            .find(|e| e.name == n)
+            .unwrap()
+            .value
+            .expose_secret()
+            .to_string()
+    };
     assert_eq!(env("PASSWORD"), "v1", "env is frozen at container start");
     assert_eq!(
-        values(&workloads.live_secret_values("default", WorkloadKind::Deployment, "web", "creds", "password")),
+        values(&workloads.live_secret_values(
+            "default",
+            WorkloadKind::Deployment,
+            "web",
+            "creds",
+            "password"
+        )),
         vec!["v1", "v2-rotated"]
     );
     assert_eq!(
@@ -362,14 +443,26 @@ async fn env_is_frozen_at_start_while_mounted_files_follow_the_secret_after_the_
         .patch("web", &PatchParams::default(), &restart_patch("r1"))
         .await
         .unwrap();
-    wait_deployment(&deployments, "web", |d| d.metadata.generation == Some(2) && rollout_complete(d)).await;
+    wait_deployment(&deployments, "web", |d| {
+        d.metadata.generation == Some(2) && rollout_complete(d)
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
-        values(&workloads.live_secret_values("default", WorkloadKind::Deployment, "web", "creds", "password")),
+        values(&workloads.live_secret_values(
+            "default",
+            WorkloadKind::Deployment,
+            "web",
+            "creds",
+            "password"
+        )),
         vec!["v2-rotated"]
     );
     // Values never show in Debug output.
-    let debug = format!("{:?}", workloads.replicas("default", WorkloadKind::Deployment, "web"));
+    let debug = format!(
+        "{:?}",
+        workloads.replicas("default", WorkloadKind::Deployment, "web")
+    );
     assert!(!debug.contains("v2-rotated"), "{debug}");
     assert!(debug.contains("REDACTED") && debug.contains("PASSWORD"));
 }
@@ -382,7 +475,15 @@ async fn a_missing_secret_keeps_replicas_unavailable_until_it_appears() {
     let mut d = deployment("web", 2);
     // Only env references: the pod gets as far as CreateContainerConfigError.
     d.spec.as_mut().unwrap().template.spec.as_mut().unwrap().volumes = None;
-    d.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0].volume_mounts = None;
+    d.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .volume_mounts = None;
     deployments.create(&PostParams::default(), &d).await.unwrap();
     wait_deployment(&deployments, "web", |d| {
         d.status.as_ref().is_some_and(|s| s.replicas == Some(2))
@@ -393,8 +494,13 @@ async fn a_missing_secret_keeps_replicas_unavailable_until_it_appears() {
     let s = d.status.clone().unwrap();
     assert_eq!(s.available_replicas, None);
     assert_eq!(s.unavailable_replicas, Some(2));
-    assert_eq!(condition_reason(&d, "Available").as_deref(), Some("MinimumReplicasUnavailable"));
-    let views = server.workloads().replicas("default", WorkloadKind::Deployment, "web");
+    assert_eq!(
+        condition_reason(&d, "Available").as_deref(),
+        Some("MinimumReplicasUnavailable")
+    );
+    let views = server
+        .workloads()
+        .replicas("default", WorkloadKind::Deployment, "web");
     assert_eq!(views.len(), 2);
     for r in &views {
         assert_eq!(r.phase, ReplicaPhase::Pending);
@@ -409,10 +515,19 @@ async fn a_missing_secret_keeps_replicas_unavailable_until_it_appears() {
     }
     // The Secret appears: the kubelet retries and the rollout completes with its values.
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    secrets.create(&PostParams::default(), &secret("creds", "late")).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("creds", "late"))
+        .await
+        .unwrap();
     wait_deployment(&deployments, "web", rollout_complete).await;
     assert_eq!(
-        values(&server.workloads().live_secret_values("default", WorkloadKind::Deployment, "web", "creds", "password")),
+        values(&server.workloads().live_secret_values(
+            "default",
+            WorkloadKind::Deployment,
+            "web",
+            "creds",
+            "password"
+        )),
         vec!["late"]
     );
 
@@ -421,10 +536,19 @@ async fn a_missing_secret_keeps_replicas_unavailable_until_it_appears() {
     let pod = with_volume.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
     pod.containers[0].env = None;
     pod.containers[0].env_from = None;
-    pod.volumes.as_mut().unwrap()[0].secret.as_mut().unwrap().secret_name = Some("absent".into());
-    deployments.create(&PostParams::default(), &with_volume).await.unwrap();
+    pod.volumes.as_mut().unwrap()[0]
+        .secret
+        .as_mut()
+        .unwrap()
+        .secret_name = Some("absent".into());
+    deployments
+        .create(&PostParams::default(), &with_volume)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let r = &server.workloads().replicas("default", WorkloadKind::Deployment, "vol")[0];
+    let r = &server
+        .workloads()
+        .replicas("default", WorkloadKind::Deployment, "vol")[0];
     assert_eq!(r.waiting.as_ref().unwrap().0, "ContainerCreating");
     assert_eq!(
         r.waiting.as_ref().unwrap().1,
@@ -437,7 +561,10 @@ async fn stall_and_fail_knobs_hold_a_rollout_until_removed() {
     let server = paused_server(SimulatorConfig::default());
     let client = server.client();
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    secrets.create(&PostParams::default(), &secret("creds", "v1")).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("creds", "v1"))
+        .await
+        .unwrap();
     let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
     let mut d = deployment("web", 2);
     d.spec.as_mut().unwrap().progress_deadline_seconds = Some(30);
@@ -463,12 +590,21 @@ async fn stall_and_fail_knobs_hold_a_rollout_until_removed() {
     .await;
     let s = timed_out.status.clone().unwrap();
     assert_eq!(s.observed_generation, Some(2));
-    assert_eq!(s.updated_replicas, Some(1), "maxSurge 1: one new replica, never ready");
+    assert_eq!(
+        s.updated_replicas,
+        Some(1),
+        "maxSurge 1: one new replica, never ready"
+    );
     assert_eq!(s.available_replicas, Some(2), "the old replicas keep serving");
     assert!(!rollout_complete(&timed_out));
-    let msg = timed_out.status.as_ref().unwrap().conditions.as_ref().unwrap()[1].message.clone().unwrap();
+    let msg = timed_out.status.as_ref().unwrap().conditions.as_ref().unwrap()[1]
+        .message
+        .clone()
+        .unwrap();
     assert!(msg.ends_with("has timed out progressing."), "{msg}");
-    let views = server.workloads().replicas("default", WorkloadKind::Deployment, "web");
+    let views = server
+        .workloads()
+        .replicas("default", WorkloadKind::Deployment, "web");
     let new: Vec<_> = views.iter().filter(|r| r.current).collect();
     assert_eq!(new.len(), 1);
     assert_eq!((new[0].phase, new[0].ready), (ReplicaPhase::Running, false));
@@ -482,7 +618,10 @@ async fn stall_and_fail_knobs_hold_a_rollout_until_removed() {
         )
         .await
         .unwrap();
-    wait_deployment(&deployments, "web", |d| d.metadata.generation == Some(2) && rollout_complete(d)).await;
+    wait_deployment(&deployments, "web", |d| {
+        d.metadata.generation == Some(2) && rollout_complete(d)
+    })
+    .await;
 
     // Fail, from the Rust API: new replicas crash-loop.
     let workloads = server.workloads();
@@ -512,15 +651,26 @@ async fn stall_and_fail_knobs_hold_a_rollout_until_removed() {
     assert_eq!(crashing[0].phase, ReplicaPhase::CrashLoopBackOff);
     assert!(crashing[0].restarts >= 10, "{}", crashing[0].restarts);
     workloads.clear_knobs("default", WorkloadKind::Deployment, "web");
-    wait_deployment(&deployments, "web", |d| d.metadata.generation == Some(3) && rollout_complete(d)).await;
+    wait_deployment(&deployments, "web", |d| {
+        d.metadata.generation == Some(3) && rollout_complete(d)
+    })
+    .await;
     let current: Vec<_> = workloads
         .replicas("default", WorkloadKind::Deployment, "web")
         .into_iter()
         .filter(|r| r.current)
         .collect();
-    assert!(current.iter().all(|r| r.ready && r.phase == ReplicaPhase::Running));
+    assert!(
+        current
+            .iter()
+            .all(|r| r.ready && r.phase == ReplicaPhase::Running)
+    );
     // The crash-looping replica recovered in place at its next restart.
-    assert!(current.iter().any(|r| r.name == crashing[0].name && r.restarts > crashing[0].restarts));
+    assert!(
+        current
+            .iter()
+            .any(|r| r.name == crashing[0].name && r.restarts > crashing[0].restarts)
+    );
 }
 
 fn statefulset(name: &str, image: &str) -> StatefulSet {
@@ -538,9 +688,14 @@ async fn statefulset_rollouts_replace_from_the_highest_ordinal() {
     let server = paused_server(SimulatorConfig::default());
     let client = server.client();
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    secrets.create(&PostParams::default(), &secret("creds", "v1")).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("creds", "v1"))
+        .await
+        .unwrap();
     let api: Api<StatefulSet> = Api::default_namespaced(client.clone());
-    api.create(&PostParams::default(), &statefulset("db", "db:1")).await.unwrap();
+    api.create(&PostParams::default(), &statefulset("db", "db:1"))
+        .await
+        .unwrap();
     let settled = |generation: i64| {
         move |s: Option<&StatefulSet>| {
             s.and_then(|s| Some((s.metadata.generation?, s.status.clone()?)))
@@ -561,7 +716,9 @@ async fn statefulset_rollouts_replace_from_the_highest_ordinal() {
         .unwrap();
     let rev1 = first.status.as_ref().unwrap().current_revision.clone().unwrap();
     assert!(rev1.starts_with("db-"));
-    let views = server.workloads().replicas("default", WorkloadKind::StatefulSet, "db");
+    let views = server
+        .workloads()
+        .replicas("default", WorkloadKind::StatefulSet, "db");
     let mut names: Vec<&str> = views.iter().map(|r| r.name.as_str()).collect();
     names.sort();
     assert_eq!(names, vec!["db-0", "db-1", "db-2"]);
@@ -569,14 +726,19 @@ async fn statefulset_rollouts_replace_from_the_highest_ordinal() {
 
     // Change the template and follow the rollout on the watch: one ordinal at a time, from 2 down.
     let mut events = api
-        .watch(&WatchParams::default().fields("metadata.name=db").timeout(290), &first.resource_version().unwrap())
+        .watch(
+            &WatchParams::default().fields("metadata.name=db").timeout(290),
+            &first.resource_version().unwrap(),
+        )
         .await
         .unwrap()
         .boxed();
     api.patch(
         "db",
         &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "db:2"}]}}}})),
+        &Patch::Merge(
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "db:2"}]}}}}),
+        ),
     )
     .await
     .unwrap();
@@ -624,7 +786,10 @@ async fn daemonset_rollouts_cover_every_node_within_max_unavailable() {
     });
     let client = server.client();
     let secrets: Api<Secret> = Api::default_namespaced(client.clone());
-    secrets.create(&PostParams::default(), &secret("creds", "v1")).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &secret("creds", "v1"))
+        .await
+        .unwrap();
     let api: Api<DaemonSet> = Api::default_namespaced(client.clone());
     let ds: DaemonSet = serde_json::from_value(json!({
         "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
@@ -650,13 +815,18 @@ async fn daemonset_rollouts_cover_every_node_within_max_unavailable() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let views = server.workloads().replicas("default", WorkloadKind::DaemonSet, "agent");
+    let views = server
+        .workloads()
+        .replicas("default", WorkloadKind::DaemonSet, "agent");
     let mut nodes: Vec<String> = views.iter().filter_map(|r| r.node.clone()).collect();
     nodes.sort();
     assert_eq!(nodes, vec!["sandbox-node-0", "sandbox-node-1", "sandbox-node-2"]);
 
     let mut events = api
-        .watch(&WatchParams::default().fields("metadata.name=agent").timeout(290), &first.resource_version().unwrap())
+        .watch(
+            &WatchParams::default().fields("metadata.name=agent").timeout(290),
+            &first.resource_version().unwrap(),
+        )
         .await
         .unwrap()
         .boxed();
@@ -667,7 +837,11 @@ async fn daemonset_rollouts_cover_every_node_within_max_unavailable() {
         loop {
             if let WatchEvent::Modified(d) = events.try_next().await.unwrap().unwrap() {
                 // Default maxUnavailable 1: at least 2 of 3 nodes available throughout.
-                assert!(d.status.as_ref().unwrap().number_available.unwrap_or(0) >= 2, "{:?}", d.status);
+                assert!(
+                    d.status.as_ref().unwrap().number_available.unwrap_or(0) >= 2,
+                    "{:?}",
+                    d.status
+                );
                 if settled(2)(Some(&d)) {
                     return;
                 }
@@ -677,7 +851,9 @@ async fn daemonset_rollouts_cover_every_node_within_max_unavailable() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let views = server.workloads().replicas("default", WorkloadKind::DaemonSet, "agent");
+    let views = server
+        .workloads()
+        .replicas("default", WorkloadKind::DaemonSet, "agent");
     assert_eq!(views.len(), 3);
     assert!(views.iter().all(|r| r.current && r.ready));
 }
@@ -688,9 +864,17 @@ async fn a_disabled_simulator_leaves_workloads_alone() {
     assert!(!server.workloads().is_enabled());
     let client: Client = server.client();
     let deployments: Api<Deployment> = Api::default_namespaced(client);
-    let created = deployments.create(&PostParams::default(), &deployment("web", 1)).await.unwrap();
+    let created = deployments
+        .create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let d = deployments.get("web").await.unwrap();
     assert_eq!(d.resource_version(), created.resource_version());
-    assert!(server.workloads().replicas("default", WorkloadKind::Deployment, "web").is_empty());
+    assert!(
+        server
+            .workloads()
+            .replicas("default", WorkloadKind::Deployment, "web")
+            .is_empty()
+    );
 }

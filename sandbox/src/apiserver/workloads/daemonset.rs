@@ -98,7 +98,12 @@ fn on_node<'a>(pods: &'a [Replica], node: &str) -> impl Iterator<Item = (usize, 
 }
 
 /// Reconciles one DaemonSet over `nodes` nodes at `step.now`.
-pub fn reconcile(d: &DaemonSetInput, sim: &mut DaemonSetSim, nodes: u32, step: &Step<'_>) -> DaemonSetOutcome {
+pub fn reconcile(
+    d: &DaemonSetInput,
+    sim: &mut DaemonSetSim,
+    nodes: u32,
+    step: &Step<'_>,
+) -> DaemonSetOutcome {
     sim.pods.retain_mut(|r| r.advance(step));
     let update = revisions::current(&mut sim.revisions, &d.name, &d.template);
     let update_rev = sim.revisions[update].clone();
@@ -170,11 +175,7 @@ pub fn reconcile(d: &DaemonSetInput, sim: &mut DaemonSetSim, nodes: u32, step: &
     }
     for node in to_create {
         sim.serial += 1;
-        let name = format!(
-            "{}-{}",
-            d.name,
-            super::hash::replica_suffix(&d.name, sim.serial)
-        );
+        let name = format!("{}-{}", d.name, super::hash::replica_suffix(&d.name, sim.serial));
         let mut r = Replica::new(
             name,
             update_rev.name.clone(),
@@ -311,7 +312,9 @@ mod tests {
     }
 
     fn settled(n: i64) -> impl Fn(&Value) -> bool {
-        move |s: &Value| s["updatedNumberScheduled"] == n && s["numberAvailable"] == n && s["currentNumberScheduled"] == n
+        move |s: &Value| {
+            s["updatedNumberScheduled"] == n && s["numberAvailable"] == n && s["currentNumberScheduled"] == n
+        }
     }
 
     #[test]

@@ -96,12 +96,12 @@ impl DeploymentInput {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default(),
-            replicas: int(v, "/spec/replicas").unwrap_or(1).clamp(0, i64::from(i32::MAX)) as i32,
+            replicas: int(v, "/spec/replicas")
+                .unwrap_or(1)
+                .clamp(0, i64::from(i32::MAX)) as i32,
             recreate: v.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate"),
             max_surge: v.pointer("/spec/strategy/rollingUpdate/maxSurge").cloned(),
-            max_unavailable: v
-                .pointer("/spec/strategy/rollingUpdate/maxUnavailable")
-                .cloned(),
+            max_unavailable: v.pointer("/spec/strategy/rollingUpdate/maxUnavailable").cloned(),
             min_ready: Duration::from_secs(int(v, "/spec/minReadySeconds").unwrap_or(0).max(0) as u64),
             progress_deadline: deadline,
             history_limit: int(v, "/spec/revisionHistoryLimit").unwrap_or(10).max(0) as usize,
@@ -280,7 +280,14 @@ fn remove_unavailable(set: &mut SetSim, limit: i32, step: &Step<'_>) -> i32 {
 
 /// One rolling-update pass: scale the new set up within `maxSurge`, then scale old sets down
 /// while keeping `replicas - maxUnavailable` available. `true` when something changed.
-fn rolling_pass(sim: &mut DeploymentSim, new: usize, desired: i32, surge: i32, unavailable: i32, step: &Step<'_>) -> bool {
+fn rolling_pass(
+    sim: &mut DeploymentSim,
+    new: usize,
+    desired: i32,
+    surge: i32,
+    unavailable: i32,
+    step: &Step<'_>,
+) -> bool {
     let mut changed = false;
     let total: i32 = sim.sets.iter().map(SetSim::live).sum();
     let new_live = sim.sets[new].live();
@@ -363,7 +370,12 @@ fn status_int(status: &Value, key: &str) -> i64 {
 }
 
 /// Reconciles one Deployment at `step.now`.
-pub fn reconcile(d: &DeploymentInput, sim: &mut DeploymentSim, step: &Step<'_>, recheck: Duration) -> DeploymentOutcome {
+pub fn reconcile(
+    d: &DeploymentInput,
+    sim: &mut DeploymentSim,
+    step: &Step<'_>,
+    recheck: Duration,
+) -> DeploymentOutcome {
     let now_s = format_timestamp(step.wall);
     for set in &mut sim.sets {
         set.replicas.retain_mut(|r| r.advance(step));
@@ -454,13 +466,20 @@ pub fn reconcile(d: &DeploymentInput, sim: &mut DeploymentSim, step: &Step<'_>, 
         .find(|s| Some(&s.name) == new_name.as_ref())
         .map(|s| s.counts.live)
         .unwrap_or(0);
-    let status = deployment_status(d, sim.collision_count, total, updated, created.as_deref(), new_name.as_deref(), step, &now_s);
+    let status = deployment_status(
+        d,
+        sim.collision_count,
+        total,
+        updated,
+        created.as_deref(),
+        new_name.as_deref(),
+        step,
+        &now_s,
+    );
 
     let complete = is_complete(d, &status);
-    let timed_out = conditions::field(
-        conditions::get(conditions_of(&status), "Progressing"),
-        "reason",
-    ) == Some("ProgressDeadlineExceeded");
+    let timed_out = conditions::field(conditions::get(conditions_of(&status), "Progressing"), "reason")
+        == Some("ProgressDeadlineExceeded");
     let mut next_wake = sim
         .sets
         .iter()
@@ -754,7 +773,13 @@ pub fn replica_set_object(d: &DeploymentInput, set: &SetOutcome, max_surge: i32)
 }
 
 /// Brings an existing ReplicaSet's annotations and `spec.replicas` in line; `true` if changed.
-pub fn update_replica_set(rs: &mut Value, d: &DeploymentInput, set: &SetOutcome, max_surge: i32, is_new: bool) -> bool {
+pub fn update_replica_set(
+    rs: &mut Value,
+    d: &DeploymentInput,
+    set: &SetOutcome,
+    max_surge: i32,
+    is_new: bool,
+) -> bool {
     let before = rs.clone();
     if let Some(m) = rs.as_object_mut() {
         let meta = m.entry("metadata").or_insert_with(|| json!({}));
@@ -953,7 +978,10 @@ mod tests {
             }
         }
         let reasons: Vec<String> = w.history.iter().map(|s| reason(s, "Progressing")).collect();
-        assert!(reasons.contains(&"NewReplicaSetCreated".to_string()) || reasons.contains(&"ReplicaSetUpdated".to_string()));
+        assert!(
+            reasons.contains(&"NewReplicaSetCreated".to_string())
+                || reasons.contains(&"ReplicaSetUpdated".to_string())
+        );
         // The old set stays (scaled to zero) as history.
         let old = out.sets.iter().find(|s| s.name == old_name).unwrap();
         assert_eq!(old.counts.live, 0);
@@ -972,16 +1000,27 @@ mod tests {
         w.behaviour.rollout = RolloutMode::Stall;
         let out = w.run_until(30, |s| reason(s, "Progressing") == "ProgressDeadlineExceeded");
         assert_eq!(
-            conditions::field(conditions::get(conditions_of(&out.status), "Progressing"), "status"),
+            conditions::field(
+                conditions::get(conditions_of(&out.status), "Progressing"),
+                "status"
+            ),
             Some("False")
         );
-        assert!(conditions::field(conditions::get(conditions_of(&out.status), "Progressing"), "message")
+        assert!(
+            conditions::field(
+                conditions::get(conditions_of(&out.status), "Progressing"),
+                "message"
+            )
             .unwrap()
-            .ends_with("has timed out progressing."));
+            .ends_with("has timed out progressing.")
+        );
         // Old replicas keep serving: still available.
         assert_eq!(reason(&out.status, "Available"), "MinimumReplicasAvailable");
         assert_eq!(out.status["updatedReplicas"], 1);
-        assert!(out.next_wake.is_none(), "nothing happens on its own while stalled");
+        assert!(
+            out.next_wake.is_none(),
+            "nothing happens on its own while stalled"
+        );
         w.behaviour.rollout = RolloutMode::Normal;
         let out = w.run_until(30, complete);
         assert_eq!(out.status["updatedReplicas"], 2);
@@ -1016,7 +1055,11 @@ mod tests {
         w.d["spec"]["strategy"] = json!({"type": "Recreate"});
         w.d["status"] = status;
         let first = w.tick(Duration::from_secs(1));
-        let new = first.sets.iter().find(|s| Some(&s.name) == first.new_set.as_ref()).unwrap();
+        let new = first
+            .sets
+            .iter()
+            .find(|s| Some(&s.name) == first.new_set.as_ref())
+            .unwrap();
         assert_eq!(new.counts.live, 0);
         assert_eq!(first.status["terminatingReplicas"], 2);
         let out = w.run_until(20, complete);
@@ -1040,7 +1083,9 @@ mod tests {
         let out = w.run_until(20, |s| s["availableReplicas"] == 3);
         assert_eq!(out.status["replicas"], 3);
         w.d["spec"]["replicas"] = json!(0);
-        let out = w.run_until(20, |s| s.get("replicas").is_none() && s["terminatingReplicas"] == 0);
+        let out = w.run_until(20, |s| {
+            s.get("replicas").is_none() && s["terminatingReplicas"] == 0
+        });
         assert_eq!(reason(&out.status, "Available"), "MinimumReplicasAvailable");
     }
 
@@ -1063,20 +1108,37 @@ mod tests {
     #[test]
     fn replica_set_objects_carry_the_hash_owner_and_annotations() {
         let mut w = World::new(deployment(2, "0"), RolloutMode::Normal);
-        w.d["metadata"]["annotations"] = json!({"team": "a", "kubectl.kubernetes.io/last-applied-configuration": "{}"});
+        w.d["metadata"]["annotations"] =
+            json!({"team": "a", "kubectl.kubernetes.io/last-applied-configuration": "{}"});
         let out = w.tick(Duration::from_secs(1));
         let input = DeploymentInput::from_object(&w.d);
         let rs = replica_set_object(&input, &out.sets[0], out.max_surge);
         let hash = &out.sets[0].hash;
         assert_eq!(rs["metadata"]["labels"]["pod-template-hash"], json!(hash));
-        assert_eq!(rs["spec"]["selector"]["matchLabels"]["pod-template-hash"], json!(hash));
-        assert_eq!(rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"], json!(hash));
+        assert_eq!(
+            rs["spec"]["selector"]["matchLabels"]["pod-template-hash"],
+            json!(hash)
+        );
+        assert_eq!(
+            rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"],
+            json!(hash)
+        );
         assert_eq!(rs["metadata"]["ownerReferences"][0]["uid"], "u1");
         assert_eq!(rs["metadata"]["ownerReferences"][0]["controller"], true);
-        assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
-        assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"], "3");
+        assert_eq!(
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+            "1"
+        );
+        assert_eq!(
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"],
+            "3"
+        );
         assert_eq!(rs["metadata"]["annotations"]["team"], "a");
-        assert!(rs["metadata"]["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none());
+        assert!(
+            rs["metadata"]["annotations"]
+                .get("kubectl.kubernetes.io/last-applied-configuration")
+                .is_none()
+        );
         let st = replica_set_status(&out.sets[0], 1);
         assert_eq!(st["replicas"], 2);
         assert_eq!(st["observedGeneration"], 1);

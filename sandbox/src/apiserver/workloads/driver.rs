@@ -166,7 +166,9 @@ fn note(sim: &Simulator, change: &Change) {
         }
         if change.key.plural == "replicasets" && change.kind == ChangeKind::Deleted {
             // A deleted ReplicaSet of a Deployment is recreated, its replicas gone with it.
-            let Some(uid) = owner_uid(&change.object.value) else { return };
+            let Some(uid) = owner_uid(&change.object.value) else {
+                return;
+            };
             let owner = st
                 .deployments
                 .iter()
@@ -291,7 +293,13 @@ fn write_status(
     }
 }
 
-fn sync_deployment(api: &ApiServer, sim: &Simulator, st: &mut State, w: &WorkloadRef, now: Duration) -> Option<Duration> {
+fn sync_deployment(
+    api: &ApiServer,
+    sim: &Simulator,
+    st: &mut State,
+    w: &WorkloadRef,
+    now: Duration,
+) -> Option<Duration> {
     let (Some(rt), Some(rs_rt)) = (resource(api, "deployments"), resource(api, "replicasets")) else {
         return None;
     };
@@ -366,8 +374,11 @@ fn sync_deployment(api: &ApiServer, sim: &Simulator, st: &mut State, w: &Workloa
         let revision = revision.to_string();
         let result = api.modify(&rt, &w.namespace, &w.name, MANAGER, false, |v| {
             if generation(v) != input.generation
-                || v.pointer(&format!("/metadata/annotations/{}", REVISION_ANNOTATION.replace('/', "~1")))
-                    .and_then(Value::as_str)
+                || v.pointer(&format!(
+                    "/metadata/annotations/{}",
+                    REVISION_ANNOTATION.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
                     == Some(revision.as_str())
             {
                 return false;
@@ -435,7 +446,13 @@ fn write_revisions(
     ok
 }
 
-fn sync_statefulset(api: &ApiServer, sim: &Simulator, st: &mut State, w: &WorkloadRef, now: Duration) -> Option<Duration> {
+fn sync_statefulset(
+    api: &ApiServer,
+    sim: &Simulator,
+    st: &mut State,
+    w: &WorkloadRef,
+    now: Duration,
+) -> Option<Duration> {
     let rt = resource(api, "statefulsets")?;
     let Some(obj) = api.shared.store.get(&rt.key(), &w.namespace, &w.name) else {
         st.forget(w);
@@ -467,12 +484,25 @@ fn sync_statefulset(api: &ApiServer, sim: &Simulator, st: &mut State, w: &Worklo
         .flat_map(|r| r.parsed.secrets().iter().cloned())
         .collect();
     st.set_secrets(w, used);
-    let mut ok = write_revisions(api, Owner::StatefulSet, w, &uid, &out.revisions, &out.removed_revisions);
+    let mut ok = write_revisions(
+        api,
+        Owner::StatefulSet,
+        w,
+        &uid,
+        &out.revisions,
+        &out.removed_revisions,
+    );
     ok &= write_status(api, &rt, &w.namespace, &w.name, input.generation, &out.status);
     retry_if_failed(out.next_wake, ok, now)
 }
 
-fn sync_daemonset(api: &ApiServer, sim: &Simulator, st: &mut State, w: &WorkloadRef, now: Duration) -> Option<Duration> {
+fn sync_daemonset(
+    api: &ApiServer,
+    sim: &Simulator,
+    st: &mut State,
+    w: &WorkloadRef,
+    now: Duration,
+) -> Option<Duration> {
     let rt = resource(api, "daemonsets")?;
     let Some(obj) = api.shared.store.get(&rt.key(), &w.namespace, &w.name) else {
         st.forget(w);
@@ -504,7 +534,14 @@ fn sync_daemonset(api: &ApiServer, sim: &Simulator, st: &mut State, w: &Workload
         .flat_map(|r| r.parsed.secrets().iter().cloned())
         .collect();
     st.set_secrets(w, used);
-    let mut ok = write_revisions(api, Owner::DaemonSet, w, &uid, &out.revisions, &out.removed_revisions);
+    let mut ok = write_revisions(
+        api,
+        Owner::DaemonSet,
+        w,
+        &uid,
+        &out.revisions,
+        &out.removed_revisions,
+    );
     ok &= write_status(api, &rt, &w.namespace, &w.name, input.generation, &out.status);
     retry_if_failed(out.next_wake, ok, now)
 }

@@ -72,10 +72,7 @@ pub fn safe_encode(n: u32) -> String {
 /// adding it).
 fn without_hash_label(template: &Value) -> Value {
     let mut t = template.clone();
-    if let Some(labels) = t
-        .pointer_mut("/metadata/labels")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(labels) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
         labels.remove(POD_TEMPLATE_HASH_LABEL);
     }
     t

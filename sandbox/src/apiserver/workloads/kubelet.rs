@@ -158,7 +158,11 @@ impl PodTemplate {
     }
 
     fn containers(&self) -> &[Container] {
-        self.spec.spec.as_ref().map(|p| p.containers.as_slice()).unwrap_or(&[])
+        self.spec
+            .spec
+            .as_ref()
+            .map(|p| p.containers.as_slice())
+            .unwrap_or(&[])
     }
 
     fn volumes(&self) -> &[Volume] {
@@ -173,8 +177,7 @@ impl PodTemplate {
     pub fn volume_uses(&self, name: &str) -> bool {
         self.volumes().iter().any(|v| {
             v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(name)
-                || v
-                    .projected
+                || v.projected
                     .iter()
                     .flat_map(|p| p.sources.iter().flatten())
                     .any(|s| s.secret.as_ref().is_some_and(|s| s.name == name))
@@ -289,7 +292,9 @@ fn start_container(
     let mut frozen_files = BTreeMap::new();
     let mut live_mounts = vec![];
     for m in c.volume_mounts.iter().flatten() {
-        let Some(files) = volumes.get(&m.name) else { continue };
+        let Some(files) = volumes.get(&m.name) else {
+            continue;
+        };
         match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             None => live_mounts.push((m.name.clone(), m.mount_path.clone())),
             Some(sub) => {
@@ -387,7 +392,12 @@ fn resolve_volume(
         return Ok(Some(files));
     }
     if let Some(p) = &v.projected {
-        let sources: Vec<_> = p.sources.iter().flatten().filter_map(|s| s.secret.as_ref()).collect();
+        let sources: Vec<_> = p
+            .sources
+            .iter()
+            .flatten()
+            .filter_map(|s| s.secret.as_ref())
+            .collect();
         if sources.is_empty() {
             return Ok(None);
         }
@@ -460,17 +470,20 @@ mod tests {
     #[test]
     fn env_and_env_from_resolve_with_later_definitions_winning() {
         let t = template(json!({"containers": [{"name": "c", "image": "i",
-            "envFrom": [{"secretRef": {"name": "s1"}, "prefix": "P_"}],
-            "env": [
-                {"name": "P_a", "value": "literal"},
-                {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s2", "key": "password"}}},
-                {"name": "OPT", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k", "optional": true}}}
-            ]}]}));
+        "envFrom": [{"secretRef": {"name": "s1"}, "prefix": "P_"}],
+        "env": [
+            {"name": "P_a", "value": "literal"},
+            {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s2", "key": "password"}}},
+            {"name": "OPT", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k", "optional": true}}}
+        ]}]}));
         assert_eq!(
             t.secrets().iter().cloned().collect::<Vec<_>>(),
             vec!["absent", "s1", "s2"]
         );
-        let s = secrets(&[("s1", &[("a", "1"), ("b", "2")]), ("s2", &[("password", "hunter2")])]);
+        let s = secrets(&[
+            ("s1", &[("a", "1"), ("b", "2")]),
+            ("s2", &[("password", "hunter2")]),
+        ]);
         let started = t.start("ns", &s).unwrap();
         let env = &started.containers[0].env;
         assert_eq!(value(&env["P_a"]), "literal");
@@ -496,7 +509,9 @@ mod tests {
         assert_eq!(err.message, "secret \"s\" not found");
         let err = t.start("ns", &secrets(&[("s", &[("other", "x")])])).unwrap_err();
         assert_eq!(err.message, "couldn't find key password in Secret ns/s");
-        let t = template(json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": "s"}}]}]}));
+        let t = template(
+            json!({"containers": [{"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": "s"}}]}]}),
+        );
         assert!(t.start("ns", &secrets(&[])).is_err());
         let t = template(json!({"containers": [{"name": "c", "image": "i"}],
             "volumes": [{"name": "creds", "secret": {"secretName": "s", "items": [{"key": "k", "path": "f"}]}}]}));
@@ -514,30 +529,34 @@ mod tests {
     #[test]
     fn volumes_mount_items_projections_and_sub_paths() {
         let t = template(json!({
-            "containers": [{"name": "c", "image": "i", "volumeMounts": [
-                {"name": "all", "mountPath": "/etc/all"},
-                {"name": "some", "mountPath": "/etc/some/"},
-                {"name": "proj", "mountPath": "/etc/proj"},
-                {"name": "all", "mountPath": "/app/token", "subPath": "token"}
-            ]}],
-            "volumes": [
-                {"name": "all", "secret": {"secretName": "s1"}},
-                {"name": "some", "secret": {"secretName": "s1", "items": [{"key": "token", "path": "nested/tok"}]}},
-                {"name": "proj", "projected": {"sources": [
-                    {"secret": {"name": "s1", "items": [{"key": "token", "path": "t1"}]}},
-                    {"secret": {"name": "s2"}},
-                    {"configMap": {"name": "cm"}}
-                ]}},
-                {"name": "scratch", "emptyDir": {}}
-            ]}));
+        "containers": [{"name": "c", "image": "i", "volumeMounts": [
+            {"name": "all", "mountPath": "/etc/all"},
+            {"name": "some", "mountPath": "/etc/some/"},
+            {"name": "proj", "mountPath": "/etc/proj"},
+            {"name": "all", "mountPath": "/app/token", "subPath": "token"}
+        ]}],
+        "volumes": [
+            {"name": "all", "secret": {"secretName": "s1"}},
+            {"name": "some", "secret": {"secretName": "s1", "items": [{"key": "token", "path": "nested/tok"}]}},
+            {"name": "proj", "projected": {"sources": [
+                {"secret": {"name": "s1", "items": [{"key": "token", "path": "t1"}]}},
+                {"secret": {"name": "s2"}},
+                {"configMap": {"name": "cm"}}
+            ]}},
+            {"name": "scratch", "emptyDir": {}}
+        ]}));
         assert!(t.volume_uses("s2") && !t.volume_uses("s3"));
-        let s = secrets(&[("s1", &[("token", "v1"), ("other", "o")]), ("s2", &[("cert", "c")])]);
+        let s = secrets(&[
+            ("s1", &[("token", "v1"), ("other", "o")]),
+            ("s2", &[("cert", "c")]),
+        ]);
         let started = t.start("ns", &s).unwrap();
         assert_eq!(started.volumes.len(), 3);
-        let files: BTreeMap<String, (String, bool)> = container_files(&started.containers[0], &started.volumes)
-            .into_iter()
-            .map(|(p, v, live)| (p, (value(v), live)))
-            .collect();
+        let files: BTreeMap<String, (String, bool)> =
+            container_files(&started.containers[0], &started.volumes)
+                .into_iter()
+                .map(|(p, v, live)| (p, (value(v), live)))
+                .collect();
         let expect = |p: &str| files.get(p).cloned();
         assert_eq!(expect("/etc/all/token"), Some(("v1".into(), true)));
         assert_eq!(expect("/etc/all/other"), Some(("o".into(), true)));
@@ -575,7 +594,9 @@ mod tests {
     fn held_values_never_show_in_debug_output() {
         let t = template(json!({"containers": [{"name": "c", "image": "i",
             "env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "s1", "key": "token"}}}]}]}));
-        let started = t.start("ns", &secrets(&[("s1", &[("token", "sup3r-s3cret")])])).unwrap();
+        let started = t
+            .start("ns", &secrets(&[("s1", &[("token", "sup3r-s3cret")])]))
+            .unwrap();
         let debug = format!("{started:?}");
         assert!(!debug.contains("sup3r-s3cret"), "{debug}");
         assert!(debug.contains("REDACTED"));

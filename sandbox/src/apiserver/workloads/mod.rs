@@ -45,8 +45,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
 pub use config::{
-    Behaviour, KnobError, Knobs, READY_AFTER_ANNOTATION, ROLLOUT_ANNOTATION, RolloutMode, START_AFTER_ANNOTATION,
-    SimulatorConfig,
+    Behaviour, KnobError, Knobs, READY_AFTER_ANNOTATION, ROLLOUT_ANNOTATION, RolloutMode,
+    START_AFTER_ANNOTATION, SimulatorConfig,
 };
 pub use kubelet::SecretKeyRef;
 pub use view::{ContainerView, EnvVarView, FileView, ReplicaPhase, ReplicaView};
@@ -207,7 +207,11 @@ impl State {
                 .statefulsets
                 .get(w)
                 .map(|s| {
-                    let update = s.revisions.iter().max_by_key(|r| r.revision).map(|r| r.name.clone());
+                    let update = s
+                        .revisions
+                        .iter()
+                        .max_by_key(|r| r.revision)
+                        .map(|r| r.name.clone());
                     s.pods
                         .values()
                         .flatten()
@@ -219,7 +223,11 @@ impl State {
                 .daemonsets
                 .get(w)
                 .map(|d| {
-                    let update = d.revisions.iter().max_by_key(|r| r.revision).map(|r| r.name.clone());
+                    let update = d
+                        .revisions
+                        .iter()
+                        .max_by_key(|r| r.revision)
+                        .map(|r| r.name.clone());
                     d.pods
                         .iter()
                         .map(|r| (r, Some(&r.revision) == update.as_ref()))

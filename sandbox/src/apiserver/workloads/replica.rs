@@ -284,7 +284,11 @@ impl Replica {
             Phase::CrashLoop { restart_at } => Some(*restart_at),
             Phase::Terminating { gone_at } => Some(*gone_at),
         };
-        [phase, self.refresh_at].into_iter().flatten().filter(|t| *t > now).min()
+        [phase, self.refresh_at]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
     }
 }
 
@@ -303,7 +307,11 @@ pub struct Counts {
 
 impl Counts {
     /// Counts `replicas` at `now`.
-    pub fn of<'a>(replicas: impl IntoIterator<Item = &'a Replica>, now: Duration, min_ready: Duration) -> Self {
+    pub fn of<'a>(
+        replicas: impl IntoIterator<Item = &'a Replica>,
+        now: Duration,
+        min_ready: Duration,
+    ) -> Self {
         let mut c = Counts::default();
         for r in replicas {
             if r.is_terminating() {
@@ -343,8 +351,7 @@ pub fn removal_order(replicas: &[Replica]) -> Vec<usize> {
             ready_since: None, ..
         } => (2, Duration::ZERO),
         Phase::Running {
-            ready_since: Some(s),
-            ..
+            ready_since: Some(s), ..
         } => (3, Duration::MAX - *s),
         Phase::Terminating { .. } => (4, Duration::ZERO),
     };
@@ -467,12 +474,16 @@ mod tests {
     fn a_missing_secret_keeps_it_waiting_until_the_secret_appears() {
         let b = behaviour(RolloutMode::Normal);
         let none = secrets(None);
-        let mut r = Replica::new("r".into(), "h".into(), Slot::None, template(), &step(0, &b, &none));
+        let mut r = Replica::new(
+            "r".into(),
+            "h".into(),
+            Slot::None,
+            template(),
+            &step(0, &b, &none),
+        );
         r.advance(&step(100, &b, &none));
         match &r.phase {
-            Phase::Pending {
-                waiting: Some(e), ..
-            } => assert_eq!(e.reason, "ContainerCreating"),
+            Phase::Pending { waiting: Some(e), .. } => assert_eq!(e.reason, "ContainerCreating"),
             other => panic!("{other:?}"),
         }
         assert!(!r.holds_values());
@@ -487,21 +498,36 @@ mod tests {
     fn stall_never_readies_and_recovers_when_lifted() {
         let stall = behaviour(RolloutMode::Stall);
         let s = secrets(Some("v1"));
-        let mut r = Replica::new("r".into(), "h".into(), Slot::None, template(), &step(0, &stall, &s));
+        let mut r = Replica::new(
+            "r".into(),
+            "h".into(),
+            Slot::None,
+            template(),
+            &step(0, &stall, &s),
+        );
         r.advance(&step(50, &stall, &s));
         r.advance(&step(10_000, &stall, &s));
         assert!(r.holds_values() && !r.is_ready());
         assert_eq!(r.next_event(ms(10_000), &stall, Duration::ZERO), None);
         let normal = behaviour(RolloutMode::Normal);
         r.advance(&step(10_001, &normal, &s));
-        assert!(r.is_ready(), "overdue readiness arrives as soon as the stall is lifted");
+        assert!(
+            r.is_ready(),
+            "overdue readiness arrives as soon as the stall is lifted"
+        );
     }
 
     #[test]
     fn fail_crash_loops_re_reading_env_and_recovers_when_lifted() {
         let fail = behaviour(RolloutMode::Fail);
         let s1 = secrets(Some("v1"));
-        let mut r = Replica::new("r".into(), "h".into(), Slot::None, template(), &step(0, &fail, &s1));
+        let mut r = Replica::new(
+            "r".into(),
+            "h".into(),
+            Slot::None,
+            template(),
+            &step(0, &fail, &s1),
+        );
         r.advance(&step(50, &fail, &s1));
         assert!(matches!(r.phase, Phase::CrashLoop { .. }));
         assert_eq!(env(&r), "v1");
@@ -534,7 +560,15 @@ mod tests {
     fn removal_prefers_unstarted_then_unready_then_recently_ready() {
         let b = behaviour(RolloutMode::Normal);
         let s = secrets(Some("v1"));
-        let mk = |name: &str, created: u64| Replica::new(name.into(), "h".into(), Slot::None, template(), &step(created, &b, &s));
+        let mk = |name: &str, created: u64| {
+            Replica::new(
+                name.into(),
+                "h".into(),
+                Slot::None,
+                template(),
+                &step(created, &b, &s),
+            )
+        };
         let mut ready_old = mk("ready-old", 0);
         ready_old.advance(&step(50, &b, &s));
         ready_old.advance(&step(150, &b, &s));
@@ -547,9 +581,20 @@ mod tests {
         let mut gone = mk("terminating", 0);
         gone.terminate(ms(0), ms(1000));
         let all = vec![ready_old, gone, running, pending, ready_new];
-        let order: Vec<&str> = removal_order(&all).into_iter().map(|i| all[i].name.as_str()).collect();
+        let order: Vec<&str> = removal_order(&all)
+            .into_iter()
+            .map(|i| all[i].name.as_str())
+            .collect();
         assert_eq!(order, vec!["pending", "running", "ready-new", "ready-old"]);
         let c = Counts::of(&all, ms(260), Duration::ZERO);
-        assert_eq!(c, Counts { live: 4, ready: 2, available: 2, terminating: 1 });
+        assert_eq!(
+            c,
+            Counts {
+                live: 4,
+                ready: 2,
+                available: 2,
+                terminating: 1
+            }
+        );
     }
 }

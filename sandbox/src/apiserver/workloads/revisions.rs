@@ -143,7 +143,10 @@ mod tests {
         let mut revs = vec![];
         let i = current(&mut revs, "db", &t("a"));
         let o = object(Owner::StatefulSet, "db", "ns", "u1", &revs[i]);
-        assert_eq!(o["metadata"]["labels"]["controller.kubernetes.io/hash"], json!(revs[i].hash));
+        assert_eq!(
+            o["metadata"]["labels"]["controller.kubernetes.io/hash"],
+            json!(revs[i].hash)
+        );
         assert_eq!(o["metadata"]["ownerReferences"][0]["kind"], "StatefulSet");
         assert_eq!(o["revision"], 1);
         assert_eq!(o["data"]["spec"]["template"]["$patch"], "replace");

@@ -110,16 +110,18 @@ pub fn reconcile(s: &StatefulSetInput, sim: &mut StatefulSetSim, step: &Step<'_>
     let current_name = sim.current_revision.clone();
     let replicas = s.replicas.max(0) as u32;
     let healthy = |sim: &StatefulSetSim, upto: u32| {
-        (0..upto).all(|o| {
-            sim.pods
-                .get(&o)
-                .is_some_and(|p| p.len() == 1 && p[0].is_ready())
-        })
+        (0..upto).all(|o| sim.pods.get(&o).is_some_and(|p| p.len() == 1 && p[0].is_ready()))
     };
     let any_terminating = |sim: &StatefulSetSim| sim.pods.values().flatten().any(Replica::is_terminating);
 
     // Scale down: condemned ordinals go from the highest.
-    let condemned: Vec<u32> = sim.pods.keys().copied().filter(|o| *o >= replicas).rev().collect();
+    let condemned: Vec<u32> = sim
+        .pods
+        .keys()
+        .copied()
+        .filter(|o| *o >= replicas)
+        .rev()
+        .collect();
     for o in condemned {
         if !s.parallel && any_terminating(sim) {
             break;
@@ -167,9 +169,12 @@ pub fn reconcile(s: &StatefulSetInput, sim: &mut StatefulSetSim, step: &Step<'_>
     }
     // Rolling update: one replica at a time, highest ordinal first, once all are ready.
     if !s.on_delete && healthy(sim, replicas) && !any_terminating(sim) {
-        let target = (s.partition.max(0) as u32..replicas)
-            .rev()
-            .find(|o| sim.pods.get(o).and_then(|p| live(p)).is_some_and(|r| r.revision != update_name));
+        let target = (s.partition.max(0) as u32..replicas).rev().find(|o| {
+            sim.pods
+                .get(o)
+                .and_then(|p| live(p))
+                .is_some_and(|r| r.revision != update_name)
+        });
         if let Some(o) = target
             && let Some(pods) = sim.pods.get_mut(&o)
         {
@@ -280,7 +285,13 @@ mod tests {
         fn tick(&mut self) -> StatefulSetOutcome {
             let secrets = Secrets::new();
             let input = StatefulSetInput::from_object(&self.v);
-            let before: BTreeSet<String> = self.sim.pods.values().flatten().map(|r| r.name.clone() + &r.revision).collect();
+            let before: BTreeSet<String> = self
+                .sim
+                .pods
+                .values()
+                .flatten()
+                .map(|r| r.name.clone() + &r.revision)
+                .collect();
             let out = reconcile(
                 &input,
                 &mut self.sim,
@@ -318,7 +329,9 @@ mod tests {
 
     fn settled(replicas: i64) -> impl Fn(&Value) -> bool {
         move |s: &Value| {
-            s["readyReplicas"] == replicas && s["updatedReplicas"] == replicas && s["currentRevision"] == s["updateRevision"]
+            s["readyReplicas"] == replicas
+                && s["updatedReplicas"] == replicas
+                && s["currentRevision"] == s["updateRevision"]
                 && s["replicas"] == replicas
         }
     }
@@ -327,7 +340,10 @@ mod tests {
     fn ordered_creation_then_rolling_update_from_the_highest_ordinal() {
         let mut w = World::new(sts(3, "a", 1));
         let out = w.run_until(settled(3));
-        assert_eq!(w.created.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(
+            w.created.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
         let rev1 = out.status["currentRevision"].clone();
         assert_eq!(out.status["currentReplicas"], 3);
         assert_eq!(out.status["observedGeneration"], 1);
@@ -340,7 +356,10 @@ mod tests {
         assert_eq!(first.status["currentRevision"], rev1);
         assert_ne!(first.status["updateRevision"], rev1);
         let out = w.run_until(settled(3));
-        assert_eq!(w.created.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![2, 1, 0]);
+        assert_eq!(
+            w.created.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            vec![2, 1, 0]
+        );
         assert!(w.created.iter().all(|(_, r)| *r == out.status["updateRevision"]));
         assert_eq!(out.status["currentRevision"], out.status["updateRevision"]);
         assert_eq!(out.revisions.len(), 2);

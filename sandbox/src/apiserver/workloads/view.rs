@@ -98,7 +98,8 @@ impl ReplicaView {
     /// Every distinct value of a Secret key this replica holds (env or files).
     pub fn values_of(&self, secret: &str, key: &str) -> Vec<Vec<u8>> {
         let mut out: Vec<Vec<u8>> = vec![];
-        let wanted = |s: &Option<SecretKeyRef>| s.as_ref().is_some_and(|s| s.secret == secret && s.key == key);
+        let wanted =
+            |s: &Option<SecretKeyRef>| s.as_ref().is_some_and(|s| s.secret == secret && s.key == key);
         for c in &self.containers {
             let env = c
                 .env
@@ -125,7 +126,9 @@ pub fn replica_view(r: &Replica, current: bool) -> ReplicaView {
     let (phase, waiting) = match &r.phase {
         Phase::Pending { waiting, .. } => (
             ReplicaPhase::Pending,
-            waiting.as_ref().map(|w| (w.reason.to_string(), w.message.clone())),
+            waiting
+                .as_ref()
+                .map(|w| (w.reason.to_string(), w.message.clone())),
         ),
         Phase::Running { .. } => (ReplicaPhase::Running, None),
         Phase::CrashLoop { .. } => (ReplicaPhase::CrashLoopBackOff, None),
@@ -141,7 +144,9 @@ pub fn replica_view(r: &Replica, current: bool) -> ReplicaView {
                     .iter()
                     .map(|(name, h)| EnvVarView {
                         name: name.clone(),
-                        value: SecretString::from(String::from_utf8_lossy(h.value.expose_secret()).into_owned()),
+                        value: SecretString::from(
+                            String::from_utf8_lossy(h.value.expose_secret()).into_owned(),
+                        ),
                         source: h.source.clone(),
                     })
                     .collect();
