@@ -460,7 +460,7 @@ pub fn reconcile(
             counts: Counts::of(&s.replicas, step.now, d.min_ready),
         })
         .collect();
-    let total = sets.iter().fold(Counts::default(), |a, s| a.add(s.counts));
+    let total = sets.iter().fold(Counts::default(), |a, s| a + s.counts);
     let updated = sets
         .iter()
         .find(|s| Some(&s.name) == new_name.as_ref())

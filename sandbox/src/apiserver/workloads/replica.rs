@@ -328,9 +328,12 @@ impl Counts {
         }
         c
     }
+}
 
-    /// Adds another set's counts.
-    pub fn add(self, o: Counts) -> Counts {
+impl std::ops::Add for Counts {
+    type Output = Counts;
+
+    fn add(self, o: Counts) -> Counts {
         Counts {
             live: self.live + o.live,
             ready: self.ready + o.ready,
