@@ -1,4 +1,7 @@
 //! secret-rotator: rotates OAuth client secrets before they expire, with zero downtime.
 
+pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod provider;
+pub mod rotation;

@@ -20,7 +20,10 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams, WatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+    WatchParams,
+};
 use kube::core::WatchEvent;
 use kube::{Client, Resource};
 use sandbox::apiserver::{ADMIN_TOKEN, ApiServer};
@@ -190,7 +193,12 @@ fn deployment(i: usize) -> Deployment {
     .expect("a valid Deployment")
 }
 
-async fn create_all<K, F>(api: &Api<K>, n: usize, make: F, before: impl Fn(usize) + Sync) -> anyhow::Result<Duration>
+async fn create_all<K, F>(
+    api: &Api<K>,
+    n: usize,
+    make: F,
+    before: impl Fn(usize) + Sync,
+) -> anyhow::Result<Duration>
 where
     K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug + Send + Sync + 'static,
     F: Fn(usize) -> K + Sync,
@@ -275,14 +283,21 @@ async fn main() -> anyhow::Result<()> {
     config.default_namespace = NAMESPACE.into();
     config.auth_info.token = Some(ADMIN_TOKEN.to_string().into());
     let client = Client::try_from(config)?;
-    println!("sandbox API server on {} ({} objects per kind, {} watchers)", handle.url(), opts.objects, opts.watchers);
+    println!(
+        "sandbox API server on {} ({} objects per kind, {} watchers)",
+        handle.url(),
+        opts.objects,
+        opts.watchers
+    );
     println!("memory at start: {}", memory());
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
         .create(
             &PostParams::default(),
-            &serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}))?,
+            &serde_json::from_value(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
+            )?,
         )
         .await?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -325,7 +340,12 @@ async fn main() -> anyhow::Result<()> {
     println!("\n== create throughput (concurrency {CONCURRENCY})");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &widget_resource());
     let t = create_all(&widgets, n, |i| widget(i, i as u64), |i| tracker.sent(i as u64)).await?;
-    println!("custom resources: {n} in {:.2} s = {:.0}/s ({} watchers attached)", t.as_secs_f64(), n as f64 / t.as_secs_f64(), opts.watchers);
+    println!(
+        "custom resources: {n} in {:.2} s = {:.0}/s ({} watchers attached)",
+        t.as_secs_f64(),
+        n as f64 / t.as_secs_f64(),
+        opts.watchers
+    );
     let load_start = Instant::now() - t;
     tracker.drain(Duration::from_secs(60)).await?;
     let (lat, delivered, last) = tracker.report();
@@ -340,15 +360,26 @@ async fn main() -> anyhow::Result<()> {
     );
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
     let t = create_all(&secrets, n, secret, |_| {}).await?;
-    println!("secrets (1 KB): {n} in {:.2} s = {:.0}/s", t.as_secs_f64(), n as f64 / t.as_secs_f64());
+    println!(
+        "secrets (1 KB): {n} in {:.2} s = {:.0}/s",
+        t.as_secs_f64(),
+        n as f64 / t.as_secs_f64()
+    );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
     let t = create_all(&deployments, n, deployment, |_| {}).await?;
-    println!("deployments: {n} in {:.2} s = {:.0}/s", t.as_secs_f64(), n as f64 / t.as_secs_f64());
+    println!(
+        "deployments: {n} in {:.2} s = {:.0}/s",
+        t.as_secs_f64(),
+        n as f64 / t.as_secs_f64()
+    );
     let rollout_start = Instant::now();
     let rolled = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
             let done = server
-                .list(&server.resource("apps", "v1", "deployments").expect("served"), Some(NAMESPACE))
+                .list(
+                    &server.resource("apps", "v1", "deployments").expect("served"),
+                    Some(NAMESPACE),
+                )
                 .iter()
                 .filter(|d| d.pointer("/status/availableReplicas").and_then(|a| a.as_i64()) == Some(1))
                 .count();
@@ -374,13 +405,28 @@ async fn main() -> anyhow::Result<()> {
 
     println!("\n== list latency (median of 3; kube client, typed decoding included)");
     let (full, paged, count) = list_latency(&widgets, 3).await?;
-    println!("custom resources ({count}): full {}, paged limit=500 {}", ms(full), ms(paged));
+    println!(
+        "custom resources ({count}): full {}, paged limit=500 {}",
+        ms(full),
+        ms(paged)
+    );
     let (full, paged, count) = list_latency(&secrets, 3).await?;
-    println!("secrets ({count}): full {}, paged limit=500 {}", ms(full), ms(paged));
+    println!(
+        "secrets ({count}): full {}, paged limit=500 {}",
+        ms(full),
+        ms(paged)
+    );
     let (full, paged, count) = list_latency(&deployments, 3).await?;
-    println!("deployments ({count}): full {}, paged limit=500 {}", ms(full), ms(paged));
+    println!(
+        "deployments ({count}): full {}, paged limit=500 {}",
+        ms(full),
+        ms(paged)
+    );
 
-    println!("\n== watch fan-out, one write at a time ({} watchers)", opts.watchers);
+    println!(
+        "\n== watch fan-out, one write at a time ({} watchers)",
+        opts.watchers
+    );
     tracker.reset(opts.watchers as u32);
     let pp = PatchParams::default();
     for probe in 0..opts.sequential_probes {
@@ -426,7 +472,11 @@ async fn main() -> anyhow::Result<()> {
     tracker.drain(Duration::from_secs(60)).await?;
     let (lat, delivered, last) = tracker.report();
     let span = last.map(|l| l - start).unwrap_or(writes);
-    println!("writes: {n} in {:.2} s = {:.0}/s", writes.as_secs_f64(), n as f64 / writes.as_secs_f64());
+    println!(
+        "writes: {n} in {:.2} s = {:.0}/s",
+        writes.as_secs_f64(),
+        n as f64 / writes.as_secs_f64()
+    );
     println!(
         "fan-out: p50 {}, p99 {}, max {}; {delivered} events delivered in {:.2} s = {:.0} events/s",
         ms(percentile(&lat, 0.5)),

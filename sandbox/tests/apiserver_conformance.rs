@@ -5,14 +5,21 @@
 //!
 //! Recorded resourceVersions, uids and continue tokens that requests reuse are translated to the
 //! sandbox's own values learnt from earlier responses.
+//!
+//! Credentials (not recorded) are reproduced from the responses: every case ran as the cluster
+//! administrator except `rbac-forbidden` (a token of ServiceAccount `default/nobody`, which no
+//! binding names) and `unauthenticated` (a bearer token the server does not know).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use sandbox::apiserver::ApiServer;
+use sandbox::apiserver::{ADMIN_TOKEN, ApiServer};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -23,47 +30,6 @@ const PENDING: &[(&str, &str)] = &[
     ("discovery-version", "reports v1.33 on purpose"),
     // The sandbox lists only the groups it serves, not all of kube-apiserver's.
     ("discovery-apis", "only served groups are listed"),
-    // Server-side apply: pending the sandbox-fields `fieldmanager` library.
-    ("ssa-alpha-one", "SSA pending sandbox-fields"),
-    ("ssa-beta-two", "SSA pending sandbox-fields"),
-    ("ssa-beta-two-force", "SSA pending sandbox-fields"),
-    (
-        "ssa-get-managed-fields",
-        "object created by SSA (pending sandbox-fields)",
-    ),
-    ("cr-status-apply", "SSA pending sandbox-fields"),
-    ("cr-status-apply-other-condition", "SSA pending sandbox-fields"),
-    (
-        "cr-status-spec-change-ignored",
-        "status content comes from the SSA cases above",
-    ),
-    (
-        "cr-get-after-status",
-        "status content comes from the SSA cases above",
-    ),
-    (
-        "cr-get-table",
-        "rows reflect the SSA status writes above (and w6 needs pruning)",
-    ),
-    // CRD structural schema validation and pruning: pending the sandbox-fields `schema` library.
-    (
-        "cr-create-invalid-fields",
-        "schema validation pending sandbox-fields",
-    ),
-    (
-        "cr-create-missing-required",
-        "schema validation pending sandbox-fields",
-    ),
-    ("cr-create-wrong-type", "schema validation pending sandbox-fields"),
-    ("cr-create-cel-violation", "CEL validation pending sandbox-fields"),
-    (
-        "cr-create-unknown-field-default",
-        "pruning pending sandbox-fields",
-    ),
-    ("cr-create-unknown-field-strict", "pruning pending sandbox-fields"),
-    // Authentication and RBAC: later phase.
-    ("rbac-forbidden", "RBAC pending"),
-    ("unauthenticated", "authentication pending"),
 ];
 
 /// Cases whose recorded answer reflects kube-controller-manager having caught up (the workload
@@ -76,9 +42,9 @@ const HOLD_CONTROLLERS_FROM: &str = "deploy-restart-annotation";
 /// ... until after this one.
 const RELEASE_CONTROLLERS_AFTER: &str = "deploy-status-right-after-restart";
 
-/// managedFields are written by the sandbox-fields `fieldmanager` library; until it is wired in
-/// they are left out of the comparison (on both sides).
-const MANAGED_FIELDS_PENDING: bool = true;
+/// managedFields are compared too (their `time` normalised): the sandbox records them with the
+/// `fieldmanager` library.
+const MANAGED_FIELDS_PENDING: bool = false;
 
 const VOLATILE: &[&str] = &[
     "uid",
@@ -119,11 +85,29 @@ fn normalise(v: &mut Value) {
             if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
                 for e in mf.iter_mut().filter_map(Value::as_object_mut) {
                     e.insert("time".into(), json!("<volatile>"));
+                    if let Some(fields) = e.get_mut("fieldsV1") {
+                        normalise_uid_keys(fields);
+                    }
                 }
             }
         }
         Value::Array(a) => a.iter_mut().for_each(normalise),
         _ => {}
+    }
+}
+
+/// Owner references are owned by uid (`k:{"uid":"..."}`), a volatile value inside a key.
+fn normalise_uid_keys(fields: &mut Value) {
+    if let Value::Object(m) = fields {
+        let entries = std::mem::take(m);
+        for (k, mut v) in entries {
+            normalise_uid_keys(&mut v);
+            let key = match k.strip_prefix("k:{\"uid\":") {
+                Some(_) => "k:{\"uid\":\"<volatile>\"}".to_string(),
+                None => k,
+            };
+            m.insert(key, v);
+        }
     }
 }
 
@@ -187,11 +171,44 @@ struct Answer {
     body: Value,
 }
 
+/// The bearer token a case was recorded with (see the module docs).
+fn token_for(server: &ApiServer, case: &str) -> String {
+    match case {
+        "rbac-forbidden" => {
+            let sa = server.resource("", "v1", "serviceaccounts").unwrap();
+            if server.get(&sa, "default", "nobody").is_none() {
+                server
+                    .create(
+                        &sa,
+                        "default",
+                        json!({"metadata": {"name": "nobody"}}),
+                        "conformance",
+                    )
+                    .unwrap();
+            }
+            server
+                .service_account_token("default", "nobody", &[], Duration::from_secs(3600))
+                .unwrap()
+                .expose_secret()
+                .to_string()
+        }
+        "unauthenticated" => "not-a-token-this-server-issued".into(),
+        _ => ADMIN_TOKEN.into(),
+    }
+}
+
 async fn send(server: &ApiServer, case: &Value, map: &HashMap<String, String>) -> Answer {
     let req = &case["request"];
     let method = req["method"].as_str().unwrap();
     let path = translate_path(req["path"].as_str().unwrap(), map);
-    let mut builder = Request::builder().method(method).uri(&path);
+    let token = token_for(server, case["case"].as_str().unwrap());
+    // The recording was made with Python's urllib, whose User-Agent names the field manager of
+    // writes without `fieldManager` (`Python-urllib`).
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(&path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("user-agent", "Python-urllib/3.11");
     if let Some(ct) = req["content-type"].as_str() {
         builder = builder.header("content-type", ct);
     }
@@ -277,11 +294,20 @@ async fn replays_the_kube_apiserver_recording() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(cases.len(), 77);
-    let server = ApiServer::new();
+    // The server's clock moves one second per case: the recording took seconds between its
+    // requests, and managedFields are ordered by their (second-resolution) times, so writes by
+    // kube-controller-manager and by the client must not share a second that the recording did not.
+    let case_clock = Arc::new(AtomicI64::new(0));
+    let clock = case_clock.clone();
+    let base: jiff::Timestamp = "2026-11-22T11:43:00Z".parse().unwrap();
+    let server = ApiServer::builder()
+        .clock(move || base + jiff::SignedDuration::from_secs(clock.load(Ordering::SeqCst)))
+        .build();
     let mut map = HashMap::new();
     let mut failures = vec![];
     let mut pending_that_pass = vec![];
     for (i, case) in cases.iter().enumerate() {
+        case_clock.store(i as i64, Ordering::SeqCst);
         let name = case["case"].as_str().unwrap();
         let pending = PENDING.iter().any(|(c, _)| *c == name);
         // The garbage collector works in the background: give it time, as the recording did.

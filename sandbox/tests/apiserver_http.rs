@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
-use sandbox::apiserver::ApiServer;
+use sandbox::apiserver::{ADMIN_TOKEN, ApiServer};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -25,7 +25,10 @@ async fn call(
     body: impl Into<Body>,
     accept: Option<&str>,
 ) -> Resp {
-    let mut b = Request::builder().method(method).uri(path);
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"));
     if let Some(ct) = ct {
         b = b.header("content-type", ct);
     }

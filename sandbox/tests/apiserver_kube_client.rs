@@ -619,7 +619,8 @@ fn serving_survives_a_runtime_restart_on_the_same_store() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let server = ApiServer::new();
     let client_over_tcp = |url: String| {
-        let config = kube::Config::new(url.parse().unwrap());
+        let mut config = kube::Config::new(url.parse().unwrap());
+        config.auth_info.token = Some(sandbox::apiserver::ADMIN_TOKEN.to_string().into());
         Client::try_from(config).unwrap()
     };
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -13,6 +13,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use secrecy::SecretString;
 
+pub mod entra;
+pub mod sleeper;
+pub mod verification;
+
 /// Which application a rotation works on, and where its credential lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ApplicationRef {
@@ -125,6 +129,9 @@ pub enum Reason {
     /// The operator's configuration for this provider is invalid (bad endpoint, plain http to a
     /// non-loopback host, unreadable credential file, ...).
     InvalidConfiguration,
+    /// The provider refused the request for a reason this client has no specific word for (an
+    /// unknown 4xx error code); retrying it unchanged will not help.
+    RequestRejected,
     /// The provider answered something the client does not understand.
     UnexpectedResponse,
 }
@@ -143,6 +150,7 @@ impl Reason {
             Reason::Throttled => "Throttled",
             Reason::ProviderUnavailable => "ProviderUnavailable",
             Reason::InvalidConfiguration => "InvalidConfiguration",
+            Reason::RequestRejected => "RequestRejected",
             Reason::UnexpectedResponse => "UnexpectedResponse",
         }
     }
@@ -182,6 +190,12 @@ impl ProviderError {
             message: message.into(),
             retry_after: None,
         }
+    }
+
+    /// The same error, carrying the provider's "retry after" hint.
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
     }
 
     /// Whether retrying later, unchanged, may succeed.

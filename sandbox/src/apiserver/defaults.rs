@@ -98,8 +98,7 @@ pub fn apply(defaulting: Defaulting, object: &mut Value) {
         Defaulting::Namespace => {
             let meta = child(m, "metadata");
             child(meta, "labels").insert("kubernetes.io/metadata.name".into(), json!(name));
-            let spec = child(m, "spec");
-            set_default(spec, "finalizers", json!(["kubernetes"]));
+            child(m, "spec");
             let status = child(m, "status");
             set_default(status, "phase", json!("Active"));
         }
@@ -196,6 +195,30 @@ pub fn apply(defaulting: Defaulting, object: &mut Value) {
     }
 }
 
+/// What a kind's strategy sets on a new object after defaulting, so after the creator's fields
+/// are recorded and owned by nobody (`PrepareForCreate`): a Namespace's `kubernetes` finalizer.
+pub fn prepare_for_create(defaulting: Defaulting, object: &mut Value) {
+    if defaulting == Defaulting::Namespace
+        && let Some(m) = obj(object)
+    {
+        set_default(child(m, "spec"), "finalizers", json!(["kubernetes"]));
+    }
+}
+
+/// What a kind's strategy keeps from the stored object on update (`PrepareForUpdate`): a
+/// Namespace's `spec.finalizers`, which only namespace finalization changes.
+pub fn prepare_for_update(defaulting: Defaulting, old: &Value, new: &mut Value) {
+    if defaulting == Defaulting::Namespace
+        && let Some(m) = obj(new)
+    {
+        let spec = child(m, "spec");
+        match old.pointer("/spec/finalizers") {
+            Some(f) => spec.insert("finalizers".into(), f.clone()),
+            None => spec.remove("finalizers"),
+        };
+    }
+}
+
 /// The status a kind with a status subresource starts with on create (`None`: no status at all).
 pub fn initial_status(defaulting: Defaulting) -> Option<Value> {
     match defaulting {
@@ -235,6 +258,23 @@ mod tests {
             d["spec"]["template"]["spec"]["schedulerName"],
             "default-scheduler"
         );
+    }
+
+    #[test]
+    fn namespace_finalizers_are_set_on_create_and_kept_on_update() {
+        let mut ns = json!({"metadata": {"name": "team-a"}});
+        apply(Defaulting::Namespace, &mut ns);
+        assert_eq!(
+            ns["spec"],
+            json!({}),
+            "not a defaulted field the creator would own"
+        );
+        assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
+        prepare_for_create(Defaulting::Namespace, &mut ns);
+        assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+        let mut put = json!({"metadata": {"name": "team-a"}, "spec": {"finalizers": []}});
+        prepare_for_update(Defaulting::Namespace, &ns, &mut put);
+        assert_eq!(put["spec"]["finalizers"], json!(["kubernetes"]));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use super::auth::endpoints;
 use super::resources::Registry;
 use super::{GIT_VERSION, Shared};
 
@@ -26,7 +27,10 @@ pub fn handle(shared: &Shared, path: &str, host: Option<&str>) -> Option<Value> 
         })),
         ["api", "v1"] => Some(resource_list(&reg, "", "v1")),
         ["apis"] => {
-            let groups: Vec<Value> = reg.groups().iter().filter_map(|g| group(&reg, g)).collect();
+            let groups: Vec<Value> = endpoints::with_virtual_groups(reg.groups())
+                .iter()
+                .filter_map(|g| group(&reg, g))
+                .collect();
             Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
         }
         ["apis", g] => group(&reg, g).map(|mut v| {
@@ -34,10 +38,7 @@ pub fn handle(shared: &Shared, path: &str, host: Option<&str>) -> Option<Value> 
             v["apiVersion"] = json!("v1");
             v
         }),
-        ["apis", g, v] => reg
-            .versions_of(g)
-            .iter()
-            .any(|x| x == v)
+        ["apis", g, v] => (reg.versions_of(g).iter().any(|x| x == v) || endpoints::is_virtual_group(g, v))
             .then(|| resource_list(&reg, g, v)),
         _ => None,
     }
@@ -67,7 +68,10 @@ fn version() -> Value {
 }
 
 fn group(reg: &Registry, g: &str) -> Option<Value> {
-    let versions = reg.versions_of(g);
+    let mut versions = reg.versions_of(g);
+    if versions.is_empty() && endpoints::is_virtual_group(g, "v1") {
+        versions.push("v1".into());
+    }
     let first = versions.first()?;
     let gv = |v: &str| json!({"groupVersion": format!("{g}/{v}"), "version": v});
     Some(json!({
@@ -101,6 +105,7 @@ fn resource_list(reg: &Registry, g: &str, v: &str) -> Value {
         }
         r["storageVersionHash"] = json!(t.storage_version_hash());
         resources.push(r);
+        resources.extend(endpoints::virtual_subresources(&t.group, &t.version, &t.plural));
         if t.scale_subresource {
             resources.push(json!({
                 "name": format!("{}/scale", t.plural),
@@ -122,6 +127,7 @@ fn resource_list(reg: &Registry, g: &str, v: &str) -> Value {
             }));
         }
     }
+    resources.extend(endpoints::virtual_resources(g, v));
     let group_version = if g.is_empty() {
         v.to_string()
     } else {

@@ -16,16 +16,17 @@ use base64::Engine;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use super::auth::endpoints::Endpoint;
 use super::operations::{
     DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult,
     decode_object,
 };
-use super::request::RequestAttributes;
+use super::request::{RequestAttributes, bearer_token};
 use super::resources::ResourceType;
 use super::selectors::{self, FieldSelector, LabelSelector};
 use super::status::{ApiError, Details, success_status};
 use super::store::StoredObject;
-use super::{Shared, discovery, openapi, scale, table, watch};
+use super::{Shared, admin, auth, discovery, openapi, scale, table, watch};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(dispatch).with_state(shared)
@@ -37,21 +38,29 @@ pub(crate) fn header_value_for_token(token: &str) -> HeaderValue {
 }
 
 async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
-    let attrs = RequestAttributes::from_request(&req);
-    let response = match authorize(&shared, &attrs) {
-        Ok(()) => route(&shared, &attrs, req)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
+    if admin::is_admin_path(req.uri().path()) {
+        return admin::handle(shared, req).await;
+    }
+    let mut attrs = RequestAttributes::from_request(&req);
+    let response = match authorize(&shared, &mut attrs, bearer_token(req.headers())).await {
+        Ok(()) => match Endpoint::of(&attrs) {
+            Some(endpoint) => endpoint.serve(&shared, &attrs, req).await,
+            None => route(&shared, &attrs, req).await,
+        }
+        .unwrap_or_else(IntoResponse::into_response),
         Err(e) => e.into_response(),
     };
     shared.access_log.record(&attrs, response.status().as_u16());
     response
 }
 
-/// Authentication and authorization seam. NB: every request is allowed for now; the RBAC phase
-/// replaces this with token lookup (401) and rule evaluation (403) on `attrs`.
-fn authorize(_shared: &Shared, _attrs: &RequestAttributes) -> Result<(), ApiError> {
-    Ok(())
+/// Authentication (401), injected faults, then authorization (403); sets `attrs.user`.
+async fn authorize(
+    shared: &Shared,
+    attrs: &mut RequestAttributes,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
+    auth::gate(shared, attrs, token).await
 }
 
 /// Parsed query string (last value wins).
@@ -124,7 +133,7 @@ fn bytes_response(code: StatusCode, body: Vec<u8>, warnings: &[String]) -> Respo
     resp
 }
 
-async fn read_body(shared: &Shared, body: Body) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_body(shared: &Shared, body: Body) -> Result<bytes::Bytes, ApiError> {
     let limit = shared.options.max_body_bytes;
     axum::body::to_bytes(body, limit)
         .await
@@ -162,7 +171,9 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
     if !rt.namespaced && !attrs.namespace.is_empty() && rt.plural != "namespaces" {
         return Err(ApiError::no_such_resource());
     }
-    if rt.namespaced && attrs.namespace.is_empty() && !attrs.name.is_empty() {
+    // NB: a list or watch pinned by a name field selector carries that name but is no object path.
+    let names_object = !matches!(attrs.verb.as_str(), "list" | "watch");
+    if rt.namespaced && attrs.namespace.is_empty() && !attrs.name.is_empty() && names_object {
         return Err(ApiError::no_such_resource());
     }
     let query = Query::parse(req.uri().query());
@@ -178,6 +189,11 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let shutdown = req.extensions().get::<watch::ServeShutdown>().cloned();
     let ns = attrs.namespace.as_str();
     let name = attrs.name.as_str();
@@ -190,6 +206,7 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
             _ => FieldValidation::Warn,
         },
         force: query.flag("force"),
+        user_agent: user_agent.clone(),
     };
     if subresource == Some("scale") {
         let body = read_body(shared, req.into_body()).await?;

@@ -5,17 +5,37 @@
 //! Layout: [`store`] holds objects and change history; [`resources`] is the table of kinds;
 //! [`operations`] implements the verbs; `http` is the thin HTTP shell (with [`request`] as the one
 //! place that extracts request attributes); `watch`, `discovery`, `openapi` and `table` render
-//! their endpoints; `collector` is the background garbage collector and namespace/CRD cleanup.
+//! their endpoints; `collector` is the background garbage collector and namespace/CRD cleanup;
+//! [`auth`] authenticates (bearer tokens, service-account JWTs) and authorizes (RBAC) every
+//! request; [`faults`] injects failures and latency; [`admin`] is the `/_sandbox` HTTP admin API;
+//! `tls` serves HTTPS ([`ApiServer::serve_tls`]), which kubectl needs to send its credentials.
+//!
+//! Stop and restart: [`ServingHandle::shutdown`] ends a listener (and its watches); calling
+//! [`ApiServer::serve`] / [`ApiServer::serve_tls`] again, even on the same address, serves the same
+//! objects, tokens, signing key and serving certificate, so clients and watchers reconnect.
 //!
 //! Invariant: the store is independent of any listener or runtime: [`ApiServer::serve`] can be
 //! called again after [`ServingHandle::shutdown`], from another runtime, on the same objects.
+//!
+//! The field semantics (CRD structural schemas, strategic merge patch, server-side apply and
+//! managedFields) are pure libraries: [`schema`], [`patch`], [`fieldmanager`], over [`shape`],
+//! [`field_errors`] and [`json_value`]; [`fields_bridge`] is the one place the verbs call them.
 
+pub mod admin;
+pub mod auth;
 pub mod defaults;
+pub mod faults;
+pub mod field_errors;
+pub mod fieldmanager;
 pub mod fields_bridge;
+pub mod json_value;
 pub mod operations;
+pub mod patch;
 pub mod request;
 pub mod resources;
+pub mod schema;
 pub mod selectors;
+pub mod shape;
 pub mod status;
 pub mod store;
 pub mod validation;
@@ -26,11 +46,15 @@ mod discovery;
 mod http;
 mod jsonpath;
 mod openapi;
+#[cfg(test)]
+mod recordings;
 mod scale;
 mod table;
+mod tls;
 mod watch;
 pub mod workloads;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -44,6 +68,9 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use auth::coverage::{CoverageReport, Permission};
+pub use auth::rbac::{Decision, Policy};
+pub use faults::{FaultAction, FaultError, FaultRule};
 pub use operations::{
     DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult,
 };
@@ -73,6 +100,8 @@ pub struct ApiServerBuilder {
     max_body_bytes: usize,
     clock: ClockFn,
     workloads: Option<workloads::SimulatorConfig>,
+    auth: auth::AuthOptions,
+    fault_seed: Option<u64>,
 }
 
 impl std::fmt::Debug for ApiServerBuilder {
@@ -82,6 +111,7 @@ impl std::fmt::Debug for ApiServerBuilder {
             .field("watch_buffer", &self.watch_buffer)
             .field("bookmark_interval", &self.bookmark_interval)
             .field("watch_timeout", &self.watch_timeout)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -97,6 +127,8 @@ impl Default for ApiServerBuilder {
             max_body_bytes: 3 * 1024 * 1024,
             clock: Arc::new(Timestamp::now),
             workloads: Some(workloads::SimulatorConfig::default()),
+            auth: auth::AuthOptions::default(),
+            fault_seed: None,
         }
     }
 }
@@ -158,7 +190,7 @@ impl ApiServerBuilder {
     }
 
     /// Builds the server, with namespaces `default`, `kube-system`, `kube-public` and
-    /// `kube-node-lease`.
+    /// `kube-node-lease`, and the bootstrap RBAC policy ([`auth::bootstrap`]).
     pub fn build(self) -> ApiServer {
         let simulator = self.workloads.clone().map(workloads::Simulator::new);
         let shared = Arc::new(Shared {
@@ -167,10 +199,14 @@ impl ApiServerBuilder {
                 watch_buffer: self.watch_buffer,
             }),
             registry: RwLock::new(Registry::with_builtins()),
+            crd_schemas: Mutex::new(HashMap::new()),
             access_log: AccessLog::new(self.access_log_capacity),
             collector: Mutex::new(None),
             watch_epoch: tokio::sync::watch::channel(0).0,
             simulator,
+            auth: auth::AuthState::default(),
+            faults: faults::Faults::new(self.fault_seed),
+            serving_cert: Default::default(),
             options: self,
         });
         let server = ApiServer { shared };
@@ -193,6 +229,25 @@ impl ApiServerBuilder {
                 )
                 .expect("creating the initial namespaces cannot fail");
         }
+        let bootstrap = [
+            ("clusterroles", auth::bootstrap::cluster_roles()),
+            ("clusterrolebindings", auth::bootstrap::cluster_role_bindings()),
+        ];
+        for (plural, objects) in bootstrap {
+            let rt = server
+                .resource(auth::rbac::RBAC_GROUP, "v1", plural)
+                .expect("RBAC kinds are built in");
+            for body in objects {
+                let opts = WriteOptions {
+                    field_manager: Some("kube-apiserver".into()),
+                    ..Default::default()
+                };
+                server
+                    .shared
+                    .create(&rt, "", body, &opts)
+                    .expect("creating the bootstrap RBAC policy cannot fail");
+            }
+        }
         server.ensure_collector();
         server
     }
@@ -202,6 +257,9 @@ impl ApiServerBuilder {
 pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) registry: RwLock<Registry>,
+    /// Compiled CRD schemas by CRD name, with the spec they were compiled from (see
+    /// `Shared::validate_crd`).
+    pub(crate) crd_schemas: Mutex<HashMap<String, (Value, Arc<schema::CompiledCrd>)>>,
     pub(crate) access_log: AccessLog,
     pub(crate) options: ApiServerBuilder,
     collector: Mutex<Option<JoinHandle<()>>>,
@@ -209,6 +267,9 @@ pub(crate) struct Shared {
     pub(crate) watch_epoch: tokio::sync::watch::Sender<u64>,
     /// The workload simulator, unless disabled.
     simulator: Option<Arc<workloads::Simulator>>,
+    pub(crate) auth: auth::AuthState,
+    pub(crate) faults: faults::Faults,
+    pub(crate) serving_cert: std::sync::OnceLock<Result<tls::ServingCert, String>>,
 }
 
 impl Shared {
@@ -285,13 +346,15 @@ impl ApiServer {
         http::router(self.shared.clone())
     }
 
-    /// An in-process `kube::Client` authenticated as the administrator, default namespace
-    /// `default`. Must be called inside a tokio runtime.
+    /// An in-process `kube::Client` authenticated as the administrator (`system:masters`),
+    /// default namespace `default`. Must be called inside a tokio runtime.
     pub fn client(&self) -> kube::Client {
         self.client_with_token(ADMIN_TOKEN)
     }
 
-    /// An in-process `kube::Client` presenting `token` as its bearer token.
+    /// An in-process `kube::Client` presenting `token` as its bearer token (e.g. a
+    /// [`ApiServer::service_account_token`] or an [`ApiServer::add_token`] token), subject to
+    /// authentication and RBAC like any client.
     pub fn client_with_token(&self, token: &str) -> kube::Client {
         let value = http::header_value_for_token(token);
         let service = tower::ServiceBuilder::new()
@@ -324,6 +387,7 @@ impl ApiServer {
             local_addr,
             stop: stop_tx,
             task: Some(task),
+            ca_pem: None,
         })
     }
 
@@ -473,6 +537,8 @@ pub struct ServingHandle {
     local_addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    /// The CA of an HTTPS listener ([`ApiServer::serve_tls`]); `None` for plain HTTP.
+    ca_pem: Option<String>,
 }
 
 impl ServingHandle {
@@ -481,9 +547,10 @@ impl ServingHandle {
         self.local_addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://...` for [`ApiServer::serve_tls`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// Stops accepting connections, ends live watches served through this listener and waits

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::Shared;
@@ -42,12 +43,25 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `force` (apply).
     pub force: bool,
+    /// The request's `User-Agent`: the field manager of a non-apply write without `fieldManager`
+    /// is derived from it (`kubectl/v1.33.4 (...)` → `kubectl`), as kube-apiserver does.
+    pub user_agent: Option<String>,
 }
 
 impl WriteOptions {
-    fn manager(&self) -> &str {
-        self.field_manager.as_deref().unwrap_or("unknown")
+    /// The field manager of a non-apply write.
+    fn manager(&self) -> String {
+        fields_bridge::manager_for(self.field_manager.as_deref(), self.user_agent.as_deref())
     }
+}
+
+/// Who records a write in `metadata.managedFields`.
+#[derive(Clone, Copy, Debug)]
+enum Tracking<'a> {
+    /// A non-apply write by this manager: an `Update` entry.
+    Update(&'a str),
+    /// A server-side apply, whose managed fields are already computed.
+    Applied,
 }
 
 /// A successful write.
@@ -189,22 +203,6 @@ fn without_meta_and_status(v: &Value) -> Value {
         m.remove("status");
     }
     c
-}
-
-fn same_ignoring_rv(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut c = v.clone();
-        if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-            if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
-                for e in mf.iter_mut().filter_map(Value::as_object_mut) {
-                    e.remove("time");
-                }
-            }
-        }
-        c
-    };
-    strip(a) == strip(b)
 }
 
 /// The internal type name kube-apiserver uses in conversion errors (`core.Secret`).
@@ -370,38 +368,32 @@ impl Shared {
         }
     }
 
+    /// Unknown fields a decode pruned, reported per `fieldValidation`: `Warning`s (the default),
+    /// nothing (`Ignore`) or kube-apiserver's strict-decoding 400 (`Strict`).
     fn schema_warnings(
         &self,
         rt: &ResourceType,
-        name: &str,
         outcome: fields_bridge::SchemaOutcome,
         validation_mode: FieldValidation,
     ) -> Result<Vec<String>, ApiError> {
         if outcome.pruned.is_empty() {
             return Ok(vec![]);
         }
-        let _ = name;
+        let fields: Vec<String> = outcome
+            .pruned
+            .iter()
+            .map(|p| fields_bridge::unknown_field_warning(p))
+            .collect();
         match validation_mode {
             FieldValidation::Ignore => Ok(vec![]),
-            FieldValidation::Warn => Ok(outcome
-                .pruned
-                .iter()
-                .map(|p| format!("unknown field \"{p}\""))
-                .collect()),
-            FieldValidation::Strict => {
-                let fields: Vec<String> = outcome
-                    .pruned
-                    .iter()
-                    .map(|p| format!("unknown field \"{p}\""))
-                    .collect();
-                Err(ApiError::bad_request(format!(
-                    "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                    rt.kind,
-                    rt.version,
-                    rt.kind,
-                    fields.join(", ")
-                )))
-            }
+            FieldValidation::Warn => Ok(fields),
+            FieldValidation::Strict => Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                rt.kind,
+                rt.version,
+                rt.kind,
+                fields.join(", ")
+            ))),
         }
     }
 
@@ -410,12 +402,29 @@ impl Shared {
         &self,
         rt: &ResourceType,
         namespace: &str,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> Result<WriteResult, ApiError> {
+        fields_bridge::validate_write_options("CreateOptions", opts.field_manager.as_deref(), None, false)?;
+        let manager = opts.manager();
+        self.create_tracked(rt, namespace, body, opts, Tracking::Update(&manager), vec![])
+    }
+
+    /// Creates an object, its managed fields recorded per `tracking`; `warnings` are carried into
+    /// the result.
+    fn create_tracked(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
         mut body: Value,
         opts: &WriteOptions,
+        tracking: Tracking<'_>,
+        mut warnings: Vec<String>,
     ) -> Result<WriteResult, ApiError> {
         self.normalize_body(rt, &mut body)?;
         let namespace = object_namespace(rt, namespace);
-        let now = self.now_string();
+        let now_ts = self.now();
+        let now = super::format_timestamp(now_ts);
         {
             let m = meta_mut(&mut body);
             if rt.namespaced {
@@ -463,6 +472,10 @@ impl Shared {
                 m.insert("name".into(), json!(format!("{prefix}{}", generate_suffix())));
             }
         }
+        // Decoding a custom resource prunes unknown fields (warnings, or the strict 400) and
+        // applies its schema's defaults, before any admission or validation.
+        let schema = fields_bridge::process_custom_resource(rt, &mut body);
+        warnings.extend(self.schema_warnings(rt, schema, opts.field_validation)?);
         let name = meta_str(&body, "name").unwrap_or("").to_string();
         self.check_namespace_accepts_writes(rt, &namespace, &name)?;
         if name.is_empty() {
@@ -488,6 +501,14 @@ impl Shared {
                 causes,
             ));
         }
+        // Built-in defaulting belongs to decoding too: the creator owns the defaulted fields.
+        defaults::apply(rt.defaulting, &mut body);
+        tidy_metadata(&mut body);
+        if let Tracking::Update(manager) = tracking {
+            body = fields_bridge::track_update(rt, None, body, manager, None, now_ts);
+        }
+        // PrepareForCreate: server-owned metadata, the status a kind starts with (re-defaulted,
+        // since the creator may not set it) and what the kind's strategy adds; owned by nobody.
         {
             let m = meta_mut(&mut body);
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -507,14 +528,13 @@ impl Shared {
                 }
             }
         }
+        defaults::prepare_for_create(rt.defaulting, &mut body);
         defaults::apply(rt.defaulting, &mut body);
         tidy_metadata(&mut body);
         if rt.defaulting == Defaulting::Crd {
             self.validate_crd(&body, None)?;
         }
-        let schema = fields_bridge::process_custom_resource(rt, &mut body, None)?;
-        let warnings = self.schema_warnings(rt, &name, schema, opts.field_validation)?;
-        let body = fields_bridge::track_update(rt, None, body, opts.manager(), None, &now)?;
+        fields_bridge::validate(rt, &body, None)?;
         let key = rt.key();
         let outcome = self.store.mutate(
             &key,
@@ -540,7 +560,8 @@ impl Shared {
         })
     }
 
-    /// The decision for replacing `old` by `new` (main resource or a subresource).
+    /// The decision for replacing `old` by `new` (main resource or a subresource), the write
+    /// recorded in managed fields per `tracking`.
     #[allow(clippy::too_many_arguments)]
     fn decide_update(
         &self,
@@ -549,7 +570,8 @@ impl Shared {
         mut new: Value,
         subresource: Option<&str>,
         opts: &WriteOptions,
-        now: &str,
+        tracking: Tracking<'_>,
+        now: Timestamp,
         warnings: &mut Vec<String>,
     ) -> Result<Write, ApiError> {
         let name = meta_str(&old.value, "name").unwrap_or("").to_string();
@@ -560,24 +582,11 @@ impl Shared {
             return Err(ApiError::conflict_modified(&rt.group, &rt.plural, &name));
         }
         self.normalize_body(rt, &mut new)?;
-        if subresource == Some("status") {
-            let mut merged = old.value.clone();
-            let obj = merged.as_object_mut().expect("stored objects are JSON objects");
-            match new.get("status") {
-                Some(s) => obj.insert("status".into(), s.clone()),
-                None => obj.remove("status"),
-            };
-            if let Some(mf) = meta(&new).and_then(|m| m.get("managedFields")) {
-                meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
-            }
-            new = merged;
-        } else if rt.status_subresource {
-            let obj = new.as_object_mut().expect("decoded objects are JSON objects");
-            match old.value.get("status") {
-                Some(s) => obj.insert("status".into(), s.clone()),
-                None => obj.remove("status"),
-            };
-        }
+        let schema = fields_bridge::process_custom_resource(rt, &mut new);
+        warnings.extend(self.schema_warnings(rt, schema, opts.field_validation)?);
+        // What this endpoint may not change keeps its stored value: `.status` on the main
+        // resource, everything but `.status` (built-ins: spec and labels) on `/status`.
+        fields_bridge::reset(rt, subresource, &old.value, &mut new);
         {
             let old_meta = meta(&old.value).cloned().unwrap_or_default();
             let m = meta_mut(&mut new);
@@ -614,10 +623,13 @@ impl Shared {
                 .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
-        let schema = fields_bridge::process_custom_resource(rt, &mut new, Some(&old.value))?;
-        warnings.extend(self.schema_warnings(rt, &name, schema, opts.field_validation)?);
-        let new = fields_bridge::track_update(rt, Some(&old.value), new, opts.manager(), subresource, now)?;
-        if same_ignoring_rv(&new, &old.value) {
+        if let Tracking::Update(manager) = tracking {
+            new = fields_bridge::track_update(rt, Some(&old.value), new, manager, subresource, now);
+        }
+        defaults::prepare_for_update(rt.defaulting, &old.value, &mut new);
+        tidy_metadata(&mut new);
+        fields_bridge::validate(rt, &new, Some(&old.value))?;
+        if !fields_bridge::changed(&old.value, &mut new) {
             return Ok(Write::Unchanged);
         }
         if is_terminating(&new) && finalizers(&new).is_empty() && rt.defaulting != Defaulting::Namespace {
@@ -652,7 +664,9 @@ impl Shared {
                 "the namespace of the provided object does not match the namespace sent on the request",
             ));
         }
-        let now = self.now_string();
+        fields_bridge::validate_write_options("UpdateOptions", opts.field_manager.as_deref(), None, false)?;
+        let manager = opts.manager();
+        let now = self.now();
         let mut warnings = vec![];
         let outcome = self.store.mutate(
             &rt.key(),
@@ -661,7 +675,16 @@ impl Shared {
             opts.dry_run,
             |current, _| match current {
                 None => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
-                Some(old) => self.decide_update(rt, old, body, subresource, opts, &now, &mut warnings),
+                Some(old) => self.decide_update(
+                    rt,
+                    old,
+                    body,
+                    subresource,
+                    opts,
+                    Tracking::Update(&manager),
+                    now,
+                    &mut warnings,
+                ),
             },
         )?;
         self.after_write(rt, &outcome, opts.dry_run)?;
@@ -689,10 +712,12 @@ impl Shared {
         opts: &WriteOptions,
     ) -> Result<WriteResult, ApiError> {
         let namespace = object_namespace(rt, namespace);
-        let now = self.now_string();
+        let now = self.now();
         if patch_type == PatchType::Apply {
-            return self.apply(rt, &namespace, name, body, subresource, opts, &now);
+            return self.apply(rt, &namespace, name, body, subresource, opts, now);
         }
+        fields_bridge::validate_write_options("PatchOptions", opts.field_manager.as_deref(), None, false)?;
+        let manager = opts.manager();
         if patch_type == PatchType::Strategic && rt.is_custom() {
             return Err(ApiError::unsupported_media_type(&[
                 "application/json-patch+json",
@@ -743,7 +768,16 @@ impl Shared {
                         meta_str(&patched, "name").unwrap_or("")
                     )));
                 }
-                self.decide_update(rt, old, patched, subresource, opts, &now, &mut warnings)
+                self.decide_update(
+                    rt,
+                    old,
+                    patched,
+                    subresource,
+                    opts,
+                    Tracking::Update(&manager),
+                    now,
+                    &mut warnings,
+                )
             })?;
         self.after_write(rt, &outcome, opts.dry_run)?;
         let object = outcome
@@ -757,6 +791,9 @@ impl Shared {
         })
     }
 
+    /// Server-side apply: creates the object when absent (not through a subresource), otherwise
+    /// merges the applied configuration into it atomically; conflicts with other managers are a
+    /// 409 unless `force`, and an apply that changes nothing stores nothing.
     #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
@@ -766,40 +803,107 @@ impl Shared {
         body: &[u8],
         subresource: Option<&str>,
         opts: &WriteOptions,
-        now: &str,
+        now: Timestamp,
     ) -> Result<WriteResult, ApiError> {
-        let Some(manager) = opts.field_manager.clone().filter(|m| !m.is_empty()) else {
-            return Err(ApiError::new(
-                422,
-                "Invalid",
-                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-                Some(Details {
-                    group: Some("meta.k8s.io".into()),
-                    kind: Some("PatchOptions".into()),
-                    causes: vec![Cause {
-                        reason: "FieldValueRequired".into(),
-                        message: "Required value: is required for apply patch".into(),
-                        field: "fieldManager".into(),
-                    }],
-                    ..Default::default()
-                }),
-            ));
-        };
-        let applied = decode_object(rt, body, true)?;
-        let current = self.store.get(&rt.key(), namespace, name);
-        let merged = fields_bridge::server_side_apply(
-            rt,
-            current.as_ref().map(|c| &c.value),
-            &applied,
-            &manager,
-            opts.force,
-            subresource,
-            now,
-        )?;
-        match current {
-            None => self.create(rt, namespace, merged, opts),
-            Some(_) => self.update(rt, namespace, name, merged, subresource, opts),
+        fields_bridge::validate_write_options("PatchOptions", opts.field_manager.as_deref(), None, true)?;
+        let manager = opts.field_manager.clone().unwrap_or_default();
+        let prepared = fields_bridge::prepare_apply(rt, body, opts.field_validation)?;
+        let mut applied = prepared.applied;
+        match meta_str(&applied, "name") {
+            Some(n) if n != name => {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                meta_mut(&mut applied).insert("name".into(), json!(name));
+            }
         }
+        if rt.namespaced
+            && let Some(ns) = meta_str(&applied, "namespace")
+            && ns != namespace
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        // NB: the live object is read outside the store's lock only to choose between create and
+        // update; a create that loses a race to another create retries as an update, and an
+        // update whose object vanished retries as a create.
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            if self.store.get(&rt.key(), namespace, name).is_none() {
+                if subresource.is_some() {
+                    return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+                }
+                if fields_bridge::applied_resource_version(&applied).is_some() {
+                    return Err(ApiError::conflict_modified(&rt.group, &rt.plural, name));
+                }
+                let created =
+                    fields_bridge::server_side_apply(rt, None, &applied, &manager, opts.force, None, now)?;
+                match self.create_tracked(
+                    rt,
+                    namespace,
+                    created,
+                    opts,
+                    Tracking::Applied,
+                    prepared.warnings.clone(),
+                ) {
+                    Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+                    other => return other,
+                }
+            }
+            let mut warnings = prepared.warnings.clone();
+            let mut vanished = false;
+            let outcome = self
+                .store
+                .mutate(&rt.key(), namespace, name, opts.dry_run, |current, _| {
+                    let Some(old) = current else {
+                        vanished = true;
+                        return Ok(Write::Unchanged);
+                    };
+                    if let Some(rv) = fields_bridge::applied_resource_version(&applied)
+                        && rv != old.rv.to_string()
+                    {
+                        return Err(ApiError::conflict_modified(&rt.group, &rt.plural, name));
+                    }
+                    let mut merged = fields_bridge::server_side_apply(
+                        rt,
+                        Some(&old.value),
+                        &applied,
+                        &manager,
+                        opts.force,
+                        subresource,
+                        now,
+                    )?;
+                    meta_mut(&mut merged).insert("resourceVersion".into(), json!(old.rv.to_string()));
+                    self.decide_update(
+                        rt,
+                        old,
+                        merged,
+                        subresource,
+                        opts,
+                        Tracking::Applied,
+                        now,
+                        &mut warnings,
+                    )
+                })?;
+            if vanished {
+                continue;
+            }
+            self.after_write(rt, &outcome, opts.dry_run)?;
+            let object = outcome
+                .object()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("apply stored nothing"))?;
+            return Ok(WriteResult {
+                object,
+                created: false,
+                warnings,
+            });
+        }
+        Err(ApiError::conflict_modified(&rt.group, &rt.plural, name))
     }
 
     /// Deletes an object: immediately, or by marking it terminating while finalizers remain.

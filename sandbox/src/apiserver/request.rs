@@ -14,45 +14,60 @@ pub const ADMIN_TOKEN: &str = "sandbox-admin-token";
 /// The user name the admin token authenticates as.
 pub const ADMIN_USER: &str = "kubernetes-admin";
 
-/// Who is asking.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Who is asking: what an authenticator decided (kube-apiserver's `user.Info`).
+///
+/// NB: holds no credential; the bearer token is read from the request by [`bearer_token`] and
+/// never stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserInfo {
-    /// User name (`system:anonymous` without credentials).
+    /// User name (`system:anonymous` without credentials, "" when authentication failed).
     pub name: String,
+    /// UID (service accounts: the ServiceAccount's uid), or "".
+    pub uid: String,
     /// Groups.
     pub groups: Vec<String>,
-    /// The bearer token presented, if any (kept so an authenticator layer can map it later).
-    pub token: Option<String>,
+    /// Extra attributes (service-account tokens: `authentication.kubernetes.io/credential-id`).
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl UserInfo {
-    /// Resolves a request's credentials. NB: for now every token is accepted; a later
-    /// authentication layer maps tokens to users and rejects unknown ones with 401.
-    pub fn from_bearer(token: Option<&str>) -> Self {
-        match token {
-            Some(ADMIN_TOKEN) => UserInfo {
-                name: ADMIN_USER.into(),
-                groups: vec!["system:masters".into(), "system:authenticated".into()],
-                token: Some(ADMIN_TOKEN.into()),
-            },
-            Some(t) => UserInfo {
-                name: "system:unknown-token".into(),
-                groups: vec!["system:authenticated".into()],
-                token: Some(t.to_string()),
-            },
-            None => UserInfo {
-                name: "system:anonymous".into(),
-                groups: vec!["system:unauthenticated".into()],
-                token: None,
-            },
+    /// A user with groups (no uid, no extra).
+    pub fn new(name: &str, groups: &[&str]) -> Self {
+        UserInfo {
+            name: name.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
         }
     }
+
+    /// `system:anonymous` in `system:unauthenticated`: a request without credentials.
+    pub fn anonymous() -> Self {
+        Self::new("system:anonymous", &["system:unauthenticated"])
+    }
+
+    /// The administrator the [`ADMIN_TOKEN`] authenticates as.
+    pub fn admin() -> Self {
+        Self::new(ADMIN_USER, &["system:masters", "system:authenticated"])
+    }
+}
+
+/// The bearer token of a request's `Authorization` header, as kube-apiserver's bearer-token
+/// authenticator reads it: `Some("")` for a `Bearer` header without a token (refused with 401),
+/// `None` when there is no bearer header (anonymous).
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let mut parts = value.trim().splitn(2, ' ');
+    let scheme = parts.next()?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    Some(parts.next().unwrap_or("").trim())
 }
 
 /// What a request asks for, in authorization terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestAttributes {
-    /// The user.
+    /// The user: anonymous as parsed; set by authentication before authorization.
     pub user: UserInfo,
     /// Whether the path names a resource (vs `/version`, `/apis`, `/openapi/...`).
     pub resource_request: bool,
@@ -75,6 +90,26 @@ pub struct RequestAttributes {
     pub path: String,
 }
 
+/// The name a field selector requires exactly (`metadata.name=<n>` or `==`), if it is a valid
+/// path segment.
+fn field_selector_name(query: &str) -> Option<String> {
+    let selector = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "fieldSelector")
+        .map(|(_, v)| v.into_owned())?;
+    selector.split(',').find_map(|term| {
+        let (field, value) = term
+            .split_once("==")
+            .or_else(|| term.split_once('=').filter(|(f, _)| !f.ends_with('!')))?;
+        let value = value.trim();
+        (field.trim() == "metadata.name"
+            && !value.is_empty()
+            && value != "."
+            && value != ".."
+            && !value.contains(['/', '%']))
+        .then(|| value.to_string())
+    })
+}
+
 fn query_flag(query: &str, key: &str) -> bool {
     url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == key && (v == "true" || v == "1"))
 }
@@ -82,16 +117,10 @@ fn query_flag(query: &str, key: &str) -> bool {
 impl RequestAttributes {
     /// Parses a request the way kube-apiserver's `RequestInfoFactory` does.
     pub fn from_request<B>(req: &Request<B>) -> Self {
-        let token = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
         let path = req.uri().path().to_string();
         let query = req.uri().query().unwrap_or("");
         let mut attrs = RequestAttributes {
-            user: UserInfo::from_bearer(token),
+            user: UserInfo::anonymous(),
             resource_request: false,
             verb: req.method().as_str().to_lowercase(),
             api_group: String::new(),
@@ -144,28 +173,24 @@ impl RequestAttributes {
         }
         let has_name = !attrs.name.is_empty();
         attrs.verb = match *req.method() {
-            Method::GET | Method::HEAD => {
-                if is_watch_path || query_flag(query, "watch") {
-                    "watch"
-                } else if has_name {
-                    "get"
-                } else {
-                    "list"
-                }
-            }
+            // NB: as in RequestInfo, `watch=true` only makes a collection GET a watch; a GET that
+            // names an object stays `get`.
+            Method::GET | Method::HEAD if has_name => "get",
+            Method::GET | Method::HEAD if query_flag(query, "watch") => "watch",
+            Method::GET | Method::HEAD => "list",
             Method::POST => "create",
             Method::PUT => "update",
             Method::PATCH => "patch",
-            Method::DELETE => {
-                if has_name {
-                    "delete"
-                } else {
-                    "deletecollection"
-                }
-            }
+            Method::DELETE if has_name => "delete",
+            Method::DELETE => "deletecollection",
             _ => "unknown",
         }
         .to_string();
+        if !has_name && (attrs.verb == "list" || attrs.verb == "watch" || is_watch_path) {
+            // A list or watch pinned to one name by `fieldSelector=metadata.name=<n>` is authorized
+            // as a request for that name (so `resourceNames` rules apply), as kube-apiserver does.
+            attrs.name = field_selector_name(query).unwrap_or_default();
+        }
         if is_watch_path {
             attrs.verb = "watch".into();
         }

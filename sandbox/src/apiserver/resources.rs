@@ -12,6 +12,9 @@ use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::fields_bridge::CompiledSchema;
+use super::schema::CompiledCrd;
+
 /// Storage identity of a resource: (group, plural). Versions share storage.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResourceKey {
@@ -97,8 +100,10 @@ pub enum Origin {
         storage_version: String,
         /// `openAPIV3Schema` of this version, if any.
         schema: Option<Value>,
-        /// Whether `x-kubernetes-preserve-unknown-fields` / no schema lets anything through.
+        /// `selectableFields` JSON paths (without the leading dot).
         selectable_fields: Vec<String>,
+        /// This version's structural schema, compiled once when the CRD was written.
+        compiled: CompiledSchema,
     },
 }
 
@@ -486,8 +491,9 @@ fn strings_at(v: &Value, path: &[&str]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The served resource types a CRD object defines (one per served version).
-pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
+/// The served resource types a CRD object defines (one per served version), each with its
+/// version's schema from `compiled` (the same CRD, compiled by [`super::fields_bridge::compile_crd`]).
+pub fn from_crd(crd: &Value, compiled: &Arc<CompiledCrd>) -> Result<Vec<ResourceType>, CrdError> {
     let crd_name = str_at(crd, &["metadata", "name"]).ok_or_else(|| CrdError("CRD has no name".into()))?;
     let spec = crd
         .get("spec")
@@ -523,6 +529,8 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
         let Some(version) = v.get("name").and_then(Value::as_str) else {
             continue;
         };
+        let compiled = CompiledSchema::of_version(compiled, version)
+            .ok_or_else(|| CrdError(format!("version {version} has no compiled schema")))?;
         let status_subresource = v.pointer("/subresources/status").is_some();
         let printer_columns = v
             .get("additionalPrinterColumns")
@@ -599,6 +607,7 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, CrdError> {
                 storage_version: storage_version.clone(),
                 schema: v.pointer("/schema/openAPIV3Schema").cloned(),
                 selectable_fields,
+                compiled,
             },
         });
     }
@@ -746,17 +755,19 @@ mod tests {
 
     #[test]
     fn crd_becomes_a_served_type_per_served_version() {
+        let schema = json!({"openAPIV3Schema": {"type": "object"}});
         let crd = json!({
             "metadata": {"name": "widgets.example.com"},
             "spec": {"group": "example.com", "scope": "Cluster",
                 "names": {"plural": "widgets", "kind": "Widget", "shortNames": ["wdg"]},
                 "versions": [
-                    {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}},
-                    {"name": "v1beta1", "served": true, "storage": false},
-                    {"name": "v1alpha1", "served": false, "storage": false}
+                    {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}, "schema": schema},
+                    {"name": "v1beta1", "served": true, "storage": false, "schema": schema},
+                    {"name": "v1alpha1", "served": false, "storage": false, "schema": schema}
                 ]}
         });
-        let types = from_crd(&crd).unwrap();
+        let compiled = Arc::new(CompiledCrd::compile(&crd).unwrap());
+        let types = from_crd(&crd, &compiled).unwrap();
         assert_eq!(types.len(), 2);
         assert!(!types[0].namespaced);
         assert!(types[0].status_subresource);

@@ -241,6 +241,46 @@ impl ApiError {
         )
     }
 
+    /// The error a `Status` body describes (the field-semantics libraries answer with `Status`
+    /// bodies); `to_status` of the result renders the same body again.
+    pub fn from_status(status: &Value) -> Self {
+        let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let details = status.get("details").and_then(Value::as_object).map(|d| {
+            let opt = |k: &str| d.get(k).and_then(Value::as_str).map(String::from);
+            Box::new(Details {
+                name: opt("name"),
+                group: opt("group"),
+                kind: opt("kind"),
+                uid: opt("uid"),
+                causes: d
+                    .get("causes")
+                    .and_then(Value::as_array)
+                    .map(|cs| {
+                        cs.iter()
+                            .map(|c| Cause {
+                                reason: s(c, "reason"),
+                                message: s(c, "message"),
+                                field: s(c, "field"),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                retry_after_seconds: d.get("retryAfterSeconds").and_then(Value::as_u64),
+            })
+        });
+        ApiError {
+            code: status
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(500),
+            reason: s(status, "reason"),
+            message: s(status, "message"),
+            details,
+            continue_token: None,
+        }
+    }
+
     /// The `Status` object.
     pub fn to_status(&self) -> Value {
         let mut m = Map::new();
@@ -292,6 +332,13 @@ impl IntoResponse for ApiError {
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
+        // As kube-apiserver's ErrorNegotiated: a retry delay in the details is also a header.
+        if let Some(seconds) = self.details.as_ref().and_then(|d| d.retry_after_seconds)
+            && seconds > 0
+        {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
         resp
     }
 }
@@ -309,6 +356,23 @@ mod tests {
             json!({"name": "wf", "group": "conformance.example.com", "kind": "widgets"})
         );
         assert_eq!(s["code"], 404);
+    }
+
+    #[test]
+    fn library_status_bodies_round_trip() {
+        let bodies = [
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Apply failed with 1 conflict: conflict with \"alpha\": .data.k", "reason": "Conflict",
+                "details": {"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"alpha\"", "field": ".data.k"}]},
+                "code": 409}),
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "x", "reason": "Invalid", "details": {}, "code": 422}),
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "unknown merge directive", "code": 500}),
+        ];
+        for b in bodies {
+            assert_eq!(ApiError::from_status(&b).to_status(), b);
+        }
     }
 
     #[test]

@@ -10,14 +10,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sandbox::apiserver::{ADMIN_TOKEN, ApiServer};
-
 /// Where the kubectl clients are installed.
 pub const BIN_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 
-/// The path of a kubectl binary (`kubectl.1.33`, `kubectl` for the dispatcher).
+/// The path of a kubectl binary (`kubectl.1.33`, `kubectl` for the dispatcher); panics when it
+/// is missing, since these tests drive the kubectl binaries that come with the machine image.
 pub fn binary(name: &str) -> PathBuf {
-    Path::new(BIN_DIR).join(name)
+    let bin = Path::new(BIN_DIR).join(name);
+    assert!(
+        bin.exists(),
+        "{} is not installed: these tests drive the kubectl binaries that come with the machine image",
+        bin.display()
+    );
+    bin
 }
 
 /// A kubectl client configured for one server, with its own HOME.
@@ -39,10 +44,11 @@ pub struct Run {
 }
 
 impl Kubectl {
-    /// A client for `server_url` using `bin`, keeping its files under `dir`.
-    pub fn new(bin: PathBuf, server_url: &str, dir: &Path) -> Self {
-        let kubeconfig = dir.join("kubeconfig");
-        ApiServer::write_kubeconfig(&kubeconfig, server_url, ADMIN_TOKEN).expect("kubeconfig written");
+    /// A client using `bin` with this kubeconfig, keeping its files under `dir`.
+    pub fn new(bin: PathBuf, kubeconfig: &str, dir: &Path) -> Self {
+        let kubeconfig_path = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig_path, kubeconfig).expect("kubeconfig written");
+        let kubeconfig = kubeconfig_path;
         Kubectl {
             bin,
             kubeconfig,

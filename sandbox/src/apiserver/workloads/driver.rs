@@ -266,8 +266,9 @@ fn resource(api: &ApiServer, plural: &str) -> Option<Arc<ResourceType>> {
     api.resource("apps", "v1", plural)
 }
 
-/// Writes `status` to a workload's status subresource if it differs and the workload is still at
-/// `generation`. `false` when the write failed.
+/// Writes `status` (and, for Deployments, the revision annotation, which kube-controller-manager
+/// sets through `/status` too) to a workload's status subresource if it differs and the workload
+/// is still at `generation_seen`. `false` when the write failed.
 fn write_status(
     api: &ApiServer,
     rt: &ResourceType,
@@ -275,10 +276,28 @@ fn write_status(
     name: &str,
     generation_seen: i64,
     status: &Value,
+    annotation: Option<(&str, &str)>,
 ) -> bool {
+    let annotation_differs = |v: &Value| {
+        annotation.is_some_and(|(k, want)| {
+            v.pointer("/metadata/annotations")
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+                != Some(want)
+        })
+    };
     let result = api.modify(rt, namespace, name, MANAGER, true, |v| {
-        if generation(v) != generation_seen || v.get("status") == Some(status) {
+        if generation(v) != generation_seen || (v.get("status") == Some(status) && !annotation_differs(v)) {
             return false;
+        }
+        if let Some((k, want)) = annotation
+            && let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+            if !annotations.is_object() {
+                *annotations = json!({});
+            }
+            annotations[k] = json!(want);
         }
         v["status"] = status.clone();
         true
@@ -361,7 +380,7 @@ fn sync_deployment(
             }
         };
         let status = deployment::replica_set_status(set, rs_generation);
-        ok &= write_status(api, &rs_rt, &w.namespace, &set.name, rs_generation, &status);
+        ok &= write_status(api, &rs_rt, &w.namespace, &set.name, rs_generation, &status, None);
     }
     for name in &out.removed_sets {
         if let Err(e) = api.delete(&rs_rt, &w.namespace, name, &DeleteOptions::default())
@@ -370,29 +389,16 @@ fn sync_deployment(
             ok = false;
         }
     }
-    if let Some(revision) = out.revision {
-        let revision = revision.to_string();
-        let result = api.modify(&rt, &w.namespace, &w.name, MANAGER, false, |v| {
-            if generation(v) != input.generation
-                || v.pointer(&format!(
-                    "/metadata/annotations/{}",
-                    REVISION_ANNOTATION.replace('/', "~1")
-                ))
-                .and_then(Value::as_str)
-                    == Some(revision.as_str())
-            {
-                return false;
-            }
-            let meta = &mut v["metadata"];
-            if !meta.get("annotations").is_some_and(Value::is_object) {
-                meta["annotations"] = json!({});
-            }
-            meta["annotations"][REVISION_ANNOTATION] = json!(revision);
-            true
-        });
-        ok &= result.is_ok() || result.is_err_and(|e| e.code == 404);
-    }
-    ok &= write_status(api, &rt, &w.namespace, &w.name, input.generation, &out.status);
+    let revision = out.revision.map(|r| r.to_string());
+    ok &= write_status(
+        api,
+        &rt,
+        &w.namespace,
+        &w.name,
+        input.generation,
+        &out.status,
+        revision.as_deref().map(|r| (REVISION_ANNOTATION, r)),
+    );
     retry_if_failed(out.next_wake, ok, now)
 }
 
@@ -492,7 +498,15 @@ fn sync_statefulset(
         &out.revisions,
         &out.removed_revisions,
     );
-    ok &= write_status(api, &rt, &w.namespace, &w.name, input.generation, &out.status);
+    ok &= write_status(
+        api,
+        &rt,
+        &w.namespace,
+        &w.name,
+        input.generation,
+        &out.status,
+        None,
+    );
     retry_if_failed(out.next_wake, ok, now)
 }
 
@@ -542,6 +556,14 @@ fn sync_daemonset(
         &out.revisions,
         &out.removed_revisions,
     );
-    ok &= write_status(api, &rt, &w.namespace, &w.name, input.generation, &out.status);
+    ok &= write_status(
+        api,
+        &rt,
+        &w.namespace,
+        &w.name,
+        input.generation,
+        &out.status,
+        None,
+    );
     retry_if_failed(out.next_wake, ok, now)
 }

@@ -1,0 +1,135 @@
+//! The HTTP transport: one reqwest client (rustls on aws-lc-rs) per provider, one function that
+//! sends a request and collects what the client needs from the response.
+//!
+//! Invariants:
+//! * redirects are never followed (neither Graph nor the token endpoint redirect; following one
+//!   would move a bearer token or a form with a secret to another place);
+//! * a transport failure becomes a [`Reason::ProviderUnavailable`] error whose text has no URL and no
+//!   body: reqwest's URL is stripped, only the error kinds and the cause chain remain;
+//! * response bodies are capped, so a misbehaving endpoint cannot exhaust memory.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{config::EntraConfig, retry::parse_retry_after};
+use crate::provider::{ProviderError, Reason};
+
+/// Largest response body the client reads.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What the client keeps of a response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// The parsed `Retry-After` header.
+    pub retry_after: Option<Duration>,
+    /// The `request-id` header (Graph).
+    pub request_id: Option<String>,
+    /// The whole body. NB: may hold a secret (addPassword, token responses); never log it.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Builds the HTTP client for a configuration.
+pub fn build_client(config: &EntraConfig) -> Result<reqwest::Client, ProviderError> {
+    // NB: aws-lc-rs is the only crypto provider in the tree; an error means it is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = Vec::new();
+    for (i, pem) in config.extra_root_certificates_pem.iter().enumerate() {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+            ProviderError::new(
+                Reason::InvalidConfiguration,
+                format!("extra root certificate #{i} is not PEM ({e})"),
+            )
+        })?;
+        roots.extend(certs);
+    }
+    reqwest::Client::builder()
+        .user_agent(concat!("secret-rotator/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.timeouts.connect)
+        .timeout(config.timeouts.request)
+        .tls_certs_merge(roots)
+        .build()
+        .map_err(|e| {
+            ProviderError::new(
+                Reason::InvalidConfiguration,
+                format!("cannot build the HTTP client: {}", chain(&e)),
+            )
+        })
+}
+
+/// Sends a request and reads the response.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    what: &str,
+    now: Timestamp,
+) -> Result<HttpResponse, ProviderError> {
+    let mut response = request.send().await.map_err(|e| transport_error(e, what))?;
+    let status = response.status().as_u16();
+    let headers = response.headers();
+    let retry_after = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
+    let request_id = headers
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(e, what))? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ProviderError::new(
+                Reason::UnexpectedResponse,
+                format!("{what}: response body larger than {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpResponse {
+        status,
+        retry_after,
+        request_id,
+        body,
+    })
+}
+
+/// A transport error as a provider error, without URL or body.
+fn transport_error(error: reqwest::Error, what: &str) -> ProviderError {
+    let error = error.without_url();
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "failed reading the response"
+    } else {
+        "failed"
+    };
+    ProviderError::new(
+        Reason::ProviderUnavailable,
+        format!("{what}: {kind}: {}", chain(&error)),
+    )
+}
+
+/// The error and its causes, joined.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
