@@ -772,36 +772,38 @@ pub fn replica_set_object(d: &DeploymentInput, set: &SetOutcome, max_surge: i32)
     })
 }
 
-/// Brings an existing ReplicaSet's annotations and `spec.replicas` in line; `true` if changed.
-pub fn update_replica_set(
-    rs: &mut Value,
-    d: &DeploymentInput,
-    set: &SetOutcome,
-    max_surge: i32,
-    is_new: bool,
-) -> bool {
-    let before = rs.clone();
-    if let Some(m) = rs.as_object_mut() {
-        let meta = m.entry("metadata").or_insert_with(|| json!({}));
-        if let Some(meta) = meta.as_object_mut() {
-            let ann = meta.entry("annotations").or_insert_with(|| json!({}));
-            if let Some(ann) = ann.as_object_mut() {
-                ann.insert(REVISION_ANNOTATION.into(), json!(set.revision.to_string()));
-                if is_new {
-                    ann.insert(DESIRED_REPLICAS_ANNOTATION.into(), json!(d.replicas.to_string()));
-                    ann.insert(
-                        MAX_REPLICAS_ANNOTATION.into(),
-                        json!((d.replicas + max_surge).to_string()),
-                    );
-                }
-            }
+/// An existing ReplicaSet with its annotations and `spec.replicas` brought in line, or `None`
+/// when it already is (without copying it).
+pub fn updated_replica_set(rs: &Value, d: &DeploymentInput, set: &SetOutcome, max_surge: i32, is_new: bool) -> Option<Value> {
+    let mut wanted: Vec<(&str, String)> = vec![(REVISION_ANNOTATION, set.revision.to_string())];
+    if is_new {
+        wanted.push((DESIRED_REPLICAS_ANNOTATION, d.replicas.to_string()));
+        wanted.push((MAX_REPLICAS_ANNOTATION, (d.replicas + max_surge).to_string()));
+    }
+    let annotations = rs.pointer("/metadata/annotations").and_then(Value::as_object);
+    let current = |k: &str| annotations.and_then(|a| a.get(k)).and_then(Value::as_str);
+    let in_line = wanted.iter().all(|(k, v)| current(k) == Some(v.as_str()))
+        && rs.pointer("/spec/replicas").and_then(Value::as_i64) == Some(i64::from(set.counts.live));
+    if in_line {
+        return None;
+    }
+    let mut rs = rs.clone();
+    let m = rs.as_object_mut()?;
+    let meta = m.entry("metadata").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+        if !ann.is_object() {
+            *ann = json!({});
         }
-        let spec = m.entry("spec").or_insert_with(|| json!({}));
-        if let Some(spec) = spec.as_object_mut() {
-            spec.insert("replicas".into(), json!(set.counts.live));
+        for (k, v) in wanted {
+            ann[k] = json!(v);
         }
     }
-    *rs != before
+    let spec = m.entry("spec").or_insert_with(|| json!({}));
+    if let Some(spec) = spec.as_object_mut() {
+        spec.insert("replicas".into(), json!(set.counts.live));
+    }
+    Some(rs)
 }
 
 /// The status a ReplicaSet's status subresource should hold.
@@ -1139,6 +1141,11 @@ mod tests {
                 .get("kubectl.kubernetes.io/last-applied-configuration")
                 .is_none()
         );
+        let mut stored = rs.clone();
+        assert!(updated_replica_set(&stored, &input, &out.sets[0], out.max_surge, true).is_none());
+        stored["spec"]["replicas"] = json!(5);
+        let fixed = updated_replica_set(&stored, &input, &out.sets[0], out.max_surge, true).unwrap();
+        assert_eq!(fixed["spec"]["replicas"], 2);
         let st = replica_set_status(&out.sets[0], 1);
         assert_eq!(st["replicas"], 2);
         assert_eq!(st["observedGeneration"], 1);

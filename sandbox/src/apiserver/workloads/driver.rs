@@ -25,8 +25,9 @@ use super::revisions::{self, Owner, RevisionSim};
 use super::statefulset::{self, StatefulSetInput};
 use super::{Behaviour, Simulator, State, WorkloadKind, WorkloadRef};
 use crate::apiserver::resources::{ResourceKey, ResourceType};
-use crate::apiserver::store::{Change, ChangeKind};
-use crate::apiserver::{ApiServer, DeleteOptions, Shared};
+use crate::apiserver::status::ApiError;
+use crate::apiserver::store::{Change, ChangeKind, StoredObject};
+use crate::apiserver::{ApiServer, DeleteOptions, Shared, WriteOptions};
 
 /// The field manager the simulator writes as.
 pub const MANAGER: &str = "kube-controller-manager";
@@ -266,6 +267,44 @@ fn resource(api: &ApiServer, plural: &str) -> Option<Arc<ResourceType>> {
     api.resource("apps", "v1", plural)
 }
 
+/// Read-modify-write through the server's update path (as [`MANAGER`]), retrying conflicts.
+/// `change` sees the stored object and returns the object to write, or `None` to leave it; an
+/// unchanged object is never copied. Returns the stored result (`None`: left alone).
+// NB: not `ApiServer::modify`, which copies the object to return it even when nothing changes;
+// the simulator makes most of its writes in bulk and most of its checks find nothing to do.
+fn update_if(
+    shared: &Shared,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+    status_only: bool,
+    mut change: impl FnMut(&Value) -> Option<Value>,
+) -> Result<Option<Arc<StoredObject>>, ApiError> {
+    let opts = WriteOptions {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    loop {
+        let current = shared.get(rt, namespace, name)?;
+        let Some(next) = change(&current.value) else {
+            return Ok(None);
+        };
+        match shared.update(rt, namespace, name, next, status_only.then_some("status"), &opts) {
+            Err(e) if e.code == 409 && e.reason == "Conflict" => continue,
+            other => return other.map(|r| Some(r.object)),
+        }
+    }
+}
+
+/// Creates an object as [`MANAGER`]; returns it as stored.
+fn create(shared: &Shared, rt: &ResourceType, namespace: &str, object: Value) -> Result<Arc<StoredObject>, ApiError> {
+    let opts = WriteOptions {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    shared.create(rt, namespace, object, &opts).map(|r| r.object)
+}
+
 /// Writes `status` (and, for Deployments, the revision annotation, which kube-controller-manager
 /// sets through `/status` too) to a workload's status subresource if it differs and the workload
 /// is still at `generation_seen`. `false` when the write failed.
@@ -286,10 +325,11 @@ fn write_status(
                 != Some(want)
         })
     };
-    let result = api.modify(rt, namespace, name, MANAGER, true, |v| {
+    let result = update_if(&api.shared, rt, namespace, name, true, |v| {
         if generation(v) != generation_seen || (v.get("status") == Some(status) && !annotation_differs(v)) {
-            return false;
+            return None;
         }
+        let mut v = v.clone();
         if let Some((k, want)) = annotation
             && let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut)
         {
@@ -300,7 +340,7 @@ fn write_status(
             annotations[k] = json!(want);
         }
         v["status"] = status.clone();
-        true
+        Some(v)
     });
     match result {
         Ok(_) => true,
@@ -361,18 +401,19 @@ fn sync_deployment(
                 tracing::warn!(replicaset = %set.name, "workload simulator: ReplicaSet name taken by another owner");
                 continue;
             }
-            Some(_) => api.modify(&rs_rt, &w.namespace, &set.name, MANAGER, false, |v| {
-                deployment::update_replica_set(v, &input, set, out.max_surge, is_new)
-            }),
-            None => api.create(
+            Some(rs) => update_if(&api.shared, &rs_rt, &w.namespace, &set.name, false, |v| {
+                deployment::updated_replica_set(v, &input, set, out.max_surge, is_new)
+            })
+            .map(|written| written.unwrap_or(rs)),
+            None => create(
+                &api.shared,
                 &rs_rt,
                 &w.namespace,
                 deployment::replica_set_object(&input, set, out.max_surge),
-                MANAGER,
             ),
         };
         let rs_generation = match rs_generation {
-            Ok(v) => generation(&v),
+            Ok(rs) => generation(&rs.value),
             Err(e) => {
                 tracing::debug!(replicaset = %set.name, error = %e, "workload simulator: ReplicaSet write failed");
                 ok = false;
@@ -426,19 +467,22 @@ fn write_revisions(
     for rev in revisions {
         let result = match api.shared.store.get(&rt.key(), &w.namespace, &rev.name) {
             Some(existing) if owner_uid(&existing.value) != Some(uid) => continue,
-            Some(_) => api.modify(&rt, &w.namespace, &rev.name, MANAGER, false, |v| {
+            Some(_) => update_if(&api.shared, &rt, &w.namespace, &rev.name, false, |v| {
                 if v.get("revision").and_then(Value::as_i64) == Some(rev.revision) {
-                    return false;
+                    return None;
                 }
+                let mut v = v.clone();
                 v["revision"] = json!(rev.revision);
-                true
-            }),
-            None => api.create(
+                Some(v)
+            })
+            .map(|_| ()),
+            None => create(
+                &api.shared,
                 &rt,
                 &w.namespace,
                 revisions::object(owner, &w.name, &w.namespace, uid, rev),
-                MANAGER,
-            ),
+            )
+            .map(|_| ()),
         };
         ok &= result.is_ok();
     }
