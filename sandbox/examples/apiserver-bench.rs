@@ -358,6 +358,7 @@ async fn main() -> anyhow::Result<()> {
         span.as_secs_f64(),
         delivered as f64 / span.as_secs_f64()
     );
+    println!("  memory: {}", memory());
     let secrets: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
     let t = create_all(&secrets, n, secret, |_| {}).await?;
     println!(
@@ -374,7 +375,12 @@ async fn main() -> anyhow::Result<()> {
         while available.len() < n {
             let Some(change) = changes.recv().await else { break };
             if change.key.plural == "deployments"
-                && change.object.value.pointer("/status/availableReplicas").and_then(|a| a.as_i64()) == Some(1)
+                && change
+                    .object
+                    .value
+                    .pointer("/status/availableReplicas")
+                    .and_then(|a| a.as_i64())
+                    == Some(1)
             {
                 available.insert(change.name.clone());
             }
@@ -382,7 +388,11 @@ async fn main() -> anyhow::Result<()> {
         Instant::now()
     });
     let t = create_all(&deployments, n, deployment, |_| {}).await?;
-    println!("deployments: {n} in {:.2} s = {:.0}/s", t.as_secs_f64(), n as f64 / t.as_secs_f64());
+    println!(
+        "deployments: {n} in {:.2} s = {:.0}/s",
+        t.as_secs_f64(),
+        n as f64 / t.as_secs_f64()
+    );
     let rollout_start = Instant::now();
     let done = tokio::time::timeout(Duration::from_secs(120), rolled_out)
         .await

@@ -878,3 +878,40 @@ async fn a_disabled_simulator_leaves_workloads_alone() {
             .is_empty()
     );
 }
+
+#[test]
+fn rollouts_continue_when_serving_moves_to_another_runtime() {
+    let server = ApiServer::new();
+    let first = tokio::runtime::Runtime::new().unwrap();
+    first.block_on(async {
+        let client = server.client();
+        let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+        secrets
+            .create(&PostParams::default(), &secret("creds", "v1"))
+            .await
+            .unwrap();
+        let deployments: Api<Deployment> = Api::default_namespaced(client);
+        deployments
+            .create(&PostParams::default(), &deployment("web", 2))
+            .await
+            .unwrap();
+        wait_deployment(&deployments, "web", rollout_complete).await;
+    });
+    drop(first);
+    let second = tokio::runtime::Runtime::new().unwrap();
+    second.block_on(async {
+        let deployments: Api<Deployment> = Api::default_namespaced(server.client());
+        deployments
+            .patch("web", &PatchParams::default(), &restart_patch("moved"))
+            .await
+            .unwrap();
+        wait_deployment(&deployments, "web", |d| {
+            d.metadata.generation == Some(2) && rollout_complete(d)
+        })
+        .await;
+        let views = server
+            .workloads()
+            .replicas("default", WorkloadKind::Deployment, "web");
+        assert_eq!(views.iter().filter(|r| r.current && r.ready).count(), 2);
+    });
+}

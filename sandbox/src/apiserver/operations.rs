@@ -209,8 +209,7 @@ fn differs_outside_meta_and_status(a: &Value, b: &Value) -> bool {
             .count()
     };
     outside(a) != outside(b)
-        || a
-            .iter()
+        || a.iter()
             .filter(|(k, _)| k.as_str() != "metadata" && k.as_str() != "status")
             .any(|(k, v)| b.get(k) != Some(v))
 }
@@ -1106,8 +1105,14 @@ mod tests {
         assert!(differs_outside_meta_and_status(&a, &b));
         let mut c = a.clone();
         c["data"] = json!({"k": "v"});
-        assert!(differs_outside_meta_and_status(&a, &c), "an added top-level field");
-        assert!(differs_outside_meta_and_status(&c, &a), "a removed top-level field");
+        assert!(
+            differs_outside_meta_and_status(&a, &c),
+            "an added top-level field"
+        );
+        assert!(
+            differs_outside_meta_and_status(&c, &a),
+            "a removed top-level field"
+        );
         assert!(!differs_outside_meta_and_status(&json!(1), &json!(1)));
         assert!(differs_outside_meta_and_status(&json!(1), &json!({})));
     }

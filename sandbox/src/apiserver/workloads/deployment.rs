@@ -774,7 +774,13 @@ pub fn replica_set_object(d: &DeploymentInput, set: &SetOutcome, max_surge: i32)
 
 /// An existing ReplicaSet with its annotations and `spec.replicas` brought in line, or `None`
 /// when it already is (without copying it).
-pub fn updated_replica_set(rs: &Value, d: &DeploymentInput, set: &SetOutcome, max_surge: i32, is_new: bool) -> Option<Value> {
+pub fn updated_replica_set(
+    rs: &Value,
+    d: &DeploymentInput,
+    set: &SetOutcome,
+    max_surge: i32,
+    is_new: bool,
+) -> Option<Value> {
     let mut wanted: Vec<(&str, String)> = vec![(REVISION_ANNOTATION, set.revision.to_string())];
     if is_new {
         wanted.push((DESIRED_REPLICAS_ANNOTATION, d.replicas.to_string()));

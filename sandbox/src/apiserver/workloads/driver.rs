@@ -297,7 +297,12 @@ fn update_if(
 }
 
 /// Creates an object as [`MANAGER`]; returns it as stored.
-fn create(shared: &Shared, rt: &ResourceType, namespace: &str, object: Value) -> Result<Arc<StoredObject>, ApiError> {
+fn create(
+    shared: &Shared,
+    rt: &ResourceType,
+    namespace: &str,
+    object: Value,
+) -> Result<Arc<StoredObject>, ApiError> {
     let opts = WriteOptions {
         field_manager: Some(MANAGER.into()),
         ..Default::default()
