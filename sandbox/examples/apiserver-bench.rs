@@ -366,6 +366,7 @@ async fn main() -> anyhow::Result<()> {
         t.as_secs_f64(),
         n as f64 / t.as_secs_f64()
     );
+    println!("  memory: {}", memory());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
     // Rollout completion is followed on the server's in-process change feed (no copies, no
     // extra HTTP load on the figures).
