@@ -18,10 +18,10 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, W
 use kube::core::WatchEvent;
 use kube::runtime::wait::await_condition;
 use kube::{Client, ResourceExt};
-use sandbox::apiserver::ApiServer;
 use sandbox::apiserver::workloads::{
     Knobs, ROLLOUT_ANNOTATION, ReplicaPhase, RolloutMode, SimulatorConfig, WorkloadKind,
 };
+use sandbox::apiserver::{ApiServer, ChangeKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::time::timeout;
@@ -300,8 +300,31 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
             .all(|r| r.name.starts_with(&new_name))
     );
 
-    // Deleting the Deployment takes its ReplicaSets (garbage collector) and replicas with it.
-    deployments.delete("web", &DeleteParams::default()).await.unwrap();
+    // Deleting the Deployment (in the foreground: it waits for its dependents) takes its
+    // ReplicaSets (garbage collector) and replicas with it, and nothing is recreated meanwhile.
+    let mut changes = server.subscribe();
+    deployments
+        .delete("web", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    timeout(
+        LONG,
+        await_condition(
+            deployments.clone(),
+            "web",
+            kube::runtime::conditions::is_deleted(""),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    while let Ok(change) = changes.try_recv() {
+        assert!(
+            !(change.key.plural == "replicasets" && change.kind == ChangeKind::Added),
+            "{} recreated during deletion",
+            change.name
+        );
+    }
     timeout(LONG, async {
         while !rs_api
             .list(&ListParams::default())

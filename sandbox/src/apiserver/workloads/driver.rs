@@ -24,6 +24,7 @@ use super::replica::Step;
 use super::revisions::{self, Owner, RevisionSim};
 use super::statefulset::{self, StatefulSetInput};
 use super::{Behaviour, Simulator, State, WorkloadKind, WorkloadRef};
+use crate::apiserver::operations::is_terminating;
 use crate::apiserver::resources::{ResourceKey, ResourceType};
 use crate::apiserver::status::ApiError;
 use crate::apiserver::store::{Change, ChangeKind, StoredObject};
@@ -371,6 +372,11 @@ fn sync_deployment(
         st.forget(w);
         return None;
     };
+    if is_terminating(&obj.value) {
+        // Being deleted (e.g. foreground): the garbage collector removes what it owns; creating
+        // anything now would only feed it more, as the real controllers know.
+        return None;
+    }
     let input = DeploymentInput::from_object(&obj.value);
     let behaviour = behaviour(sim, st, w, &obj.value);
     let secrets = StoreSecrets(&api.shared);
@@ -513,6 +519,11 @@ fn sync_statefulset(
         st.forget(w);
         return None;
     };
+    if is_terminating(&obj.value) {
+        // Being deleted (e.g. foreground): the garbage collector removes what it owns; creating
+        // anything now would only feed it more, as the real controllers know.
+        return None;
+    }
     let input = StatefulSetInput::from_object(&obj.value);
     let uid = obj.uid().unwrap_or("").to_string();
     let behaviour = behaviour(sim, st, w, &obj.value);
@@ -571,6 +582,11 @@ fn sync_daemonset(
         st.forget(w);
         return None;
     };
+    if is_terminating(&obj.value) {
+        // Being deleted (e.g. foreground): the garbage collector removes what it owns; creating
+        // anything now would only feed it more, as the real controllers know.
+        return None;
+    }
     let input = DaemonSetInput::from_object(&obj.value);
     let uid = obj.uid().unwrap_or("").to_string();
     let behaviour = behaviour(sim, st, w, &obj.value);
