@@ -735,10 +735,11 @@ fn with_kubectl(test: impl FnOnce(&ApiServer, &Kubectl) + Send + 'static) {
         .unwrap();
     rt.block_on(async move {
         let server = ApiServer::new();
-        let handle = server.serve("127.0.0.1:0").await.unwrap();
+        // NB: client-go sends credentials only over TLS, so kubectl talks HTTPS with the admin token.
+        let handle = server.serve_tls("127.0.0.1:0").await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
-        ApiServer::write_kubeconfig(&kubeconfig, &handle.url(), ADMIN_TOKEN).unwrap();
+        std::fs::write(&kubeconfig, handle.kubeconfig(ADMIN_TOKEN)).unwrap();
         let k = Kubectl::new(&kubeconfig, dir.path());
         let s = server.clone();
         tokio::task::spawn_blocking(move || test(&s, &k)).await.unwrap();
