@@ -52,6 +52,7 @@ mod scale;
 mod table;
 mod tls;
 mod watch;
+pub mod workloads;
 
 use std::collections::HashMap;
 use std::io;
@@ -98,6 +99,7 @@ pub struct ApiServerBuilder {
     access_log_capacity: usize,
     max_body_bytes: usize,
     clock: ClockFn,
+    workloads: Option<workloads::SimulatorConfig>,
     auth: auth::AuthOptions,
     fault_seed: Option<u64>,
 }
@@ -124,6 +126,7 @@ impl Default for ApiServerBuilder {
             access_log_capacity: 200_000,
             max_body_bytes: 3 * 1024 * 1024,
             clock: Arc::new(Timestamp::now),
+            workloads: Some(workloads::SimulatorConfig::default()),
             auth: auth::AuthOptions::default(),
             fault_seed: None,
         }
@@ -173,9 +176,23 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Runs the workload simulator (the default) or not: without it Deployments, StatefulSets
+    /// and DaemonSets keep the status clients write, as with no controller-manager.
+    pub fn workload_simulator(mut self, enabled: bool) -> Self {
+        self.workloads = enabled.then(|| self.workloads.take().unwrap_or_default());
+        self
+    }
+
+    /// Runs the workload simulator with this timing and cluster shape.
+    pub fn workload_config(mut self, config: workloads::SimulatorConfig) -> Self {
+        self.workloads = Some(config);
+        self
+    }
+
     /// Builds the server, with namespaces `default`, `kube-system`, `kube-public` and
     /// `kube-node-lease`, and the bootstrap RBAC policy ([`auth::bootstrap`]).
     pub fn build(self) -> ApiServer {
+        let simulator = self.workloads.clone().map(workloads::Simulator::new);
         let shared = Arc::new(Shared {
             store: Store::new(StoreLimits {
                 history: self.history,
@@ -186,6 +203,7 @@ impl ApiServerBuilder {
             access_log: AccessLog::new(self.access_log_capacity),
             collector: Mutex::new(None),
             watch_epoch: tokio::sync::watch::channel(0).0,
+            simulator,
             auth: auth::AuthState::default(),
             faults: faults::Faults::new(self.fault_seed),
             serving_cert: Default::default(),
@@ -247,6 +265,8 @@ pub(crate) struct Shared {
     collector: Mutex<Option<JoinHandle<()>>>,
     /// Bumped by [`ApiServer::drop_watches`]; every live watch ends when it changes.
     pub(crate) watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// The workload simulator, unless disabled.
+    simulator: Option<Arc<workloads::Simulator>>,
     pub(crate) auth: auth::AuthState,
     pub(crate) faults: faults::Faults,
     pub(crate) serving_cert: std::sync::OnceLock<Result<tls::ServingCert, String>>,
@@ -309,6 +329,9 @@ impl ApiServer {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        if let Some(sim) = &self.shared.simulator {
+            sim.ensure_running(&self.shared);
+        }
         let mut slot = self.shared.collector.lock().unwrap_or_else(|e| e.into_inner());
         if slot.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
@@ -378,6 +401,12 @@ impl ApiServer {
     /// Writes [`ApiServer::kubeconfig`] to `path`.
     pub fn write_kubeconfig(path: impl AsRef<Path>, server_url: &str, token: &str) -> io::Result<()> {
         std::fs::write(path, Self::kubeconfig(server_url, token))
+    }
+
+    /// The workload simulator: replicas and the Secret values they hold, behaviour knobs,
+    /// pause/resume.
+    pub fn workloads(&self) -> workloads::Workloads {
+        workloads::Workloads::new(self.shared.simulator.clone())
     }
 
     /// Every request served so far (bounded), oldest first.

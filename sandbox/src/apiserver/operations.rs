@@ -196,13 +196,22 @@ fn tidy_metadata(v: &mut Value) {
     }
 }
 
-fn without_meta_and_status(v: &Value) -> Value {
-    let mut c = v.clone();
-    if let Some(m) = c.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
-    }
-    c
+/// Whether two objects differ outside `metadata` and `status` (what moves `generation`),
+/// compared in place.
+// NB: this runs on every write; copying both objects to compare them dominated write costs.
+fn differs_outside_meta_and_status(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a != b;
+    };
+    let outside = |m: &Map<String, Value>| {
+        m.iter()
+            .filter(|(k, _)| k.as_str() != "metadata" && k.as_str() != "status")
+            .count()
+    };
+    outside(a) != outside(b)
+        || a.iter()
+            .filter(|(k, _)| k.as_str() != "metadata" && k.as_str() != "status")
+            .any(|(k, v)| b.get(k) != Some(v))
 }
 
 /// The internal type name kube-apiserver uses in conversion errors (`core.Secret`).
@@ -616,7 +625,7 @@ impl Shared {
         if rt.defaulting == Defaulting::Crd {
             self.validate_crd(&new, Some(&old.value))?;
         }
-        if rt.generation && without_meta_and_status(&new) != without_meta_and_status(&old.value) {
+        if rt.generation && differs_outside_meta_and_status(&new, &old.value) {
             let g = meta(&old.value)
                 .and_then(|m| m.get("generation"))
                 .and_then(Value::as_i64)
@@ -1078,5 +1087,33 @@ pub fn set_condition(object: &mut Value, type_: &str, status: &str, reason: &str
     match existing {
         Some(c) => *c = cond,
         None => conds.push(cond),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_moves_only_on_changes_outside_metadata_and_status() {
+        let a = json!({"metadata": {"name": "x", "labels": {"a": "1"}}, "spec": {"replicas": 1}, "status": {"r": 1}});
+        let mut b = a.clone();
+        b["metadata"]["labels"]["a"] = json!("2");
+        b["status"]["r"] = json!(2);
+        assert!(!differs_outside_meta_and_status(&a, &b));
+        b["spec"]["replicas"] = json!(2);
+        assert!(differs_outside_meta_and_status(&a, &b));
+        let mut c = a.clone();
+        c["data"] = json!({"k": "v"});
+        assert!(
+            differs_outside_meta_and_status(&a, &c),
+            "an added top-level field"
+        );
+        assert!(
+            differs_outside_meta_and_status(&c, &a),
+            "a removed top-level field"
+        );
+        assert!(!differs_outside_meta_and_status(&json!(1), &json!(1)));
+        assert!(differs_outside_meta_and_status(&json!(1), &json!({})));
     }
 }
