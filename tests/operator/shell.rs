@@ -7,10 +7,6 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     time::{Duration, Instant},
 };
 
@@ -100,50 +96,6 @@ fn sandbox_urls(child: &mut Child) -> (String, String) {
     // Keep draining so the sandbox never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (apiserver.unwrap(), entra.unwrap())
-}
-
-/// Until the workload simulator lands in the sandbox: plays the Deployment controller for `web`,
-/// reporting every new generation as rolled out.
-fn advance_rollouts(shell: &Shell, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let (home, kubeconfig) = (shell.home.path().to_owned(), shell.kubeconfig.clone());
-    std::thread::spawn(move || {
-        let run = |args: &[&str]| -> Option<String> {
-            let out = Command::new(KUBECTL)
-                .args(args)
-                .env_clear()
-                .env("HOME", &home)
-                .env("KUBECONFIG", &kubeconfig)
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-        };
-        while !stop.load(Ordering::SeqCst) {
-            let doc = run(&["get", "deployment", "web", "-n", "team-a", "-o", "json"]);
-            if let Some(d) = doc.and_then(|d| serde_json::from_str::<Value>(&d).ok()) {
-                let generation = d["metadata"]["generation"].as_i64().unwrap_or(1);
-                if d["status"]["observedGeneration"].as_i64() != Some(generation) {
-                    let status = json!({"status": {
-                        "observedGeneration": generation,
-                        "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
-                    }});
-                    run(&[
-                        "patch",
-                        "deployment",
-                        "web",
-                        "-n",
-                        "team-a",
-                        "--subresource=status",
-                        "--type=merge",
-                        "-p",
-                        &status.to_string(),
-                    ]);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    })
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -323,8 +275,6 @@ spec:
             .spawn()
             .unwrap(),
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let controller = advance_rollouts(&shell, stop.clone());
 
     shell.kubectl(&[
         "wait",
@@ -422,6 +372,4 @@ spec:
     assert_ne!(second, first);
     assert!(authenticates(&second).await, "the new secret works");
     assert_ne!(new_key, first_key);
-    stop.store(true, Ordering::SeqCst);
-    controller.join().unwrap();
 }

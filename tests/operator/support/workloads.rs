@@ -1,244 +1,169 @@
-//! A stand-in for the workload controllers and kubelets, until the sandbox's workload simulator
-//! (branch `sandbox-workloads`) lands: Deployments and StatefulSets in the test namespace get
-//! replicas that read the Secret values their pod template references (`env[].valueFrom.
-//! secretKeyRef`) when they start, a rolling replacement one replica at a time after each
-//! template change, and the status fields `kubectl rollout status` reads.
-//!
-//! Knobs: per-workload stall (a rollout that never completes). Query: the secret values live in
-//! replicas now, and when each generation finished rolling out (emulator time).
+//! The workloads of a test, run by the sandbox's workload simulator (kube-controller-manager and
+//! kubelets: rollouts progress, replicas resolve the Secrets they reference when they start), plus
+//! what the tests ask about them: the secret values live in replicas now, when each generation
+//! finished rolling out (emulator time, seen on a watch of the workloads' status), and a stall knob.
 
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
 };
 
-use base64::Engine;
+use futures::StreamExt;
 use jiff::Timestamp;
-use sandbox::{apiserver::ApiServer, entra::Emulator};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use kube::{
+    Api, ResourceExt,
+    runtime::{WatchStreamExt, watcher},
+};
+use sandbox::{
+    apiserver::{
+        ApiServer,
+        workloads::{Knobs, RolloutMode, WorkloadKind},
+    },
+    entra::Emulator,
+};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::world::NS;
 
-const TICK: Duration = Duration::from_millis(50);
-const STEP: Duration = Duration::from_millis(100);
-const READY_AFTER: Duration = Duration::from_millis(100);
+type Completions = Arc<Mutex<BTreeMap<(String, String), BTreeMap<i64, Timestamp>>>>;
 
-#[derive(Clone, Debug)]
-struct Replica {
-    generation: i64,
-    values: Vec<String>,
-    ready_at: Instant,
-}
-
-#[derive(Debug, Default)]
-struct Sim {
-    replicas: Vec<Replica>,
-    last_step: Option<Instant>,
-    stalled: bool,
-    completed: BTreeMap<i64, Timestamp>,
-}
-
-#[derive(Default)]
-struct State {
-    sims: BTreeMap<(String, String), Sim>,
-}
-
-/// The running stand-in.
+/// The test's view of the simulated workloads of the test namespace.
 pub struct Workloads {
-    state: Arc<Mutex<State>>,
-    task: JoinHandle<()>,
+    api: ApiServer,
+    completions: Completions,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Workloads {
     fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-fn secret_refs(object: &Value) -> Vec<(String, String)> {
-    let mut refs = vec![];
-    let containers = object
-        .pointer("/spec/template/spec/containers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for c in containers {
-        for env in c
-            .get("env")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-        {
-            if let (Some(name), Some(key)) = (
-                env.pointer("/valueFrom/secretKeyRef/name")
-                    .and_then(Value::as_str),
-                env.pointer("/valueFrom/secretKeyRef/key").and_then(Value::as_str),
-            ) {
-                refs.push((name.to_owned(), key.to_owned()));
-            }
+        for t in &self.tasks {
+            t.abort();
         }
     }
-    refs
 }
 
-fn read_values(api: &ApiServer, refs: &[(String, String)]) -> Vec<String> {
-    let secrets = api.resource("", "v1", "secrets").unwrap();
-    refs.iter()
-        .filter_map(|(name, key)| {
-            let s = api.get(&secrets, NS, name)?;
-            let b64 = s.pointer(&format!("/data/{key}"))?.as_str()?.to_owned();
-            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-            String::from_utf8(bytes).ok()
-        })
-        .collect()
+fn kind_of(plural: &str) -> WorkloadKind {
+    WorkloadKind::from_plural(plural).unwrap_or_else(|| panic!("unknown workload kind {plural}"))
+}
+
+/// Whether a workload's status says the rollout of its current generation is complete (what
+/// `kubectl rollout status` checks).
+fn complete(object: &Value) -> Option<i64> {
+    let generation = object["metadata"]["generation"].as_i64()?;
+    let status = &object["status"];
+    let desired = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    let n = |k: &str| status[k].as_i64().unwrap_or(0);
+    (status["observedGeneration"].as_i64() == Some(generation)
+        && n("updatedReplicas") == desired
+        && n("availableReplicas").max(n("readyReplicas")) >= desired
+        && n("replicas") == desired)
+        .then_some(generation)
+}
+
+fn follow<K>(
+    client: kube::Client,
+    plural: &'static str,
+    em: Emulator,
+    completions: Completions,
+) -> JoinHandle<()>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    tokio::spawn(async move {
+        let api: Api<K> = Api::namespaced(client, NS);
+        let mut stream = watcher(api, Default::default()).applied_objects().boxed();
+        while let Some(item) = stream.next().await {
+            let Ok(object) = item else { continue };
+            let name = object.name_any();
+            if let Some(generation) = complete(&serde_json::to_value(&object).unwrap_or_default()) {
+                completions
+                    .lock()
+                    .unwrap()
+                    .entry((plural.to_owned(), name))
+                    .or_default()
+                    .entry(generation)
+                    .or_insert_with(|| em.now());
+            }
+        }
+    })
 }
 
 impl Workloads {
-    /// Starts simulating every Deployment and StatefulSet of the test namespace.
+    /// Starts following the workloads of the test namespace.
     pub fn start(api: &ApiServer, em: &Emulator) -> Self {
-        let state: Arc<Mutex<State>> = Arc::default();
-        let (api, em, shared) = (api.clone(), em.clone(), state.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(TICK).await;
-                for kind in ["deployments", "statefulsets"] {
-                    let rt = api.resource("apps", "v1", kind).unwrap();
-                    for object in api.list(&rt, Some(NS)) {
-                        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-                        let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
-                        let desired = object
-                            .pointer("/spec/replicas")
-                            .and_then(Value::as_i64)
-                            .unwrap_or(1) as usize;
-                        let refs = secret_refs(&object);
-                        let now = Instant::now();
-                        let status = {
-                            let mut state = shared.lock().unwrap();
-                            let sim = state.sims.entry((kind.to_owned(), name.clone())).or_default();
-                            if sim.replicas.is_empty() && sim.completed.is_empty() {
-                                let values = read_values(&api, &refs);
-                                sim.replicas = (0..desired)
-                                    .map(|_| Replica {
-                                        generation,
-                                        values: values.clone(),
-                                        ready_at: now,
-                                    })
-                                    .collect();
-                            }
-                            let stepped = sim.last_step.is_some_and(|t| now.duration_since(t) < STEP);
-                            if !sim.stalled && !stepped {
-                                if let Some(old) = sim.replicas.iter().position(|r| r.generation < generation)
-                                {
-                                    sim.replicas[old] = Replica {
-                                        generation,
-                                        values: read_values(&api, &refs),
-                                        ready_at: now + READY_AFTER,
-                                    };
-                                    sim.last_step = Some(now);
-                                } else if sim.replicas.len() < desired {
-                                    sim.replicas.push(Replica {
-                                        generation,
-                                        values: read_values(&api, &refs),
-                                        ready_at: now + READY_AFTER,
-                                    });
-                                    sim.last_step = Some(now);
-                                } else if sim.replicas.len() > desired {
-                                    sim.replicas.pop();
-                                }
-                            }
-                            let updated = sim.replicas.iter().filter(|r| r.generation == generation).count();
-                            let available = sim
-                                .replicas
-                                .iter()
-                                .filter(|r| r.generation == generation && r.ready_at <= now)
-                                .count();
-                            if updated == desired && available == desired && sim.replicas.len() == desired {
-                                sim.completed.entry(generation).or_insert_with(|| em.now());
-                            }
-                            let oldest = sim
-                                .replicas
-                                .iter()
-                                .map(|r| r.generation)
-                                .min()
-                                .unwrap_or(generation);
-                            match kind {
-                                "deployments" => json!({
-                                    "observedGeneration": generation,
-                                    "replicas": sim.replicas.len(),
-                                    "updatedReplicas": updated,
-                                    "readyReplicas": available,
-                                    "availableReplicas": available,
-                                }),
-                                _ => json!({
-                                    "observedGeneration": generation,
-                                    "replicas": sim.replicas.len(),
-                                    "updatedReplicas": updated,
-                                    "readyReplicas": available,
-                                    "availableReplicas": available,
-                                    "currentReplicas": updated,
-                                    "currentRevision": format!("{name}-{oldest}"),
-                                    "updateRevision": format!("{name}-{generation}"),
-                                }),
-                            }
-                        };
-                        if object.get("status") != Some(&status) {
-                            let _ = api.modify(&rt, NS, &name, "kube-controller-manager", true, |o| {
-                                o["status"] = status.clone();
-                                true
-                            });
-                        }
-                    }
+        let completions: Completions = Arc::default();
+        let client = api.client();
+        let tasks = vec![
+            follow::<Deployment>(client.clone(), "deployments", em.clone(), completions.clone()),
+            follow::<StatefulSet>(client, "statefulsets", em.clone(), completions.clone()),
+        ];
+        Self {
+            api: api.clone(),
+            completions,
+            tasks,
+        }
+    }
+
+    /// Holds new replicas of a workload unready (a rollout that never completes), or lets them be.
+    pub fn stall(&self, kind: &str, name: &str, stalled: bool) {
+        let sim = self.api.workloads();
+        if stalled {
+            sim.set_knobs(
+                NS,
+                kind_of(kind),
+                name,
+                Knobs {
+                    rollout: Some(RolloutMode::Stall),
+                    ..Knobs::default()
+                },
+            );
+        } else {
+            sim.clear_knobs(NS, kind_of(kind), name);
+        }
+    }
+
+    /// Every value of `secret`'s `key` held by a replica of a workload now, with the workload.
+    pub fn live_values_of(&self, secret: &str, key: &str) -> Vec<(String, String)> {
+        let sim = self.api.workloads();
+        let mut out = vec![];
+        for (plural, kind) in [
+            ("deployments", WorkloadKind::Deployment),
+            ("statefulsets", WorkloadKind::StatefulSet),
+        ] {
+            let rt = self.api.resource("apps", "v1", plural).unwrap();
+            for object in self.api.list(&rt, Some(NS)) {
+                let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+                for v in sim.live_secret_values(NS, kind, &name, secret, key) {
+                    out.push((name.clone(), v.expose_secret().to_owned()));
                 }
             }
-        });
-        Self { state, task }
+        }
+        out
     }
 
-    /// Stops (or resumes) replacing the replicas of a workload.
-    pub fn stall(&self, kind: &str, name: &str, stalled: bool) {
-        let mut state = self.state.lock().unwrap();
-        state
-            .sims
-            .entry((kind.to_owned(), name.to_owned()))
-            .or_default()
-            .stalled = stalled;
-    }
-
-    /// Every secret value held by a replica now, with the workload holding it.
+    /// Every `client-secret` value of Secret `creds` held by a replica now (what the tests'
+    /// workloads read).
     pub fn live_values(&self) -> Vec<(String, String)> {
-        let state = self.state.lock().unwrap();
-        state
-            .sims
-            .iter()
-            .flat_map(|((_, name), sim)| {
-                sim.replicas
-                    .iter()
-                    .flat_map(move |r| r.values.iter().map(move |v| (name.clone(), v.clone())))
-            })
-            .collect()
+        self.live_values_of("creds", "client-secret")
     }
 
     /// When generation `generation` of a workload finished rolling out (emulator time).
     pub fn completed_at(&self, kind: &str, name: &str, generation: i64) -> Option<Timestamp> {
-        let state = self.state.lock().unwrap();
-        state
-            .sims
+        self.completions
+            .lock()
+            .unwrap()
             .get(&(kind.to_owned(), name.to_owned()))?
-            .completed
             .get(&generation)
             .copied()
-    }
-
-    /// Every rollout completion of a workload: generation → time.
-    pub fn completions(&self, kind: &str, name: &str) -> BTreeMap<i64, Timestamp> {
-        let state = self.state.lock().unwrap();
-        state
-            .sims
-            .get(&(kind.to_owned(), name.to_owned()))
-            .map(|s| s.completed.clone())
-            .unwrap_or_default()
     }
 }
 
@@ -273,15 +198,13 @@ pub async fn create_workload(client: &kube::Client, object: Value) {
     let kind = object["kind"].as_str().unwrap().to_owned();
     match kind.as_str() {
         "Deployment" => {
-            let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-                kube::Api::namespaced(client.clone(), NS);
+            let api: Api<Deployment> = Api::namespaced(client.clone(), NS);
             api.create(&Default::default(), &serde_json::from_value(object).unwrap())
                 .await
                 .unwrap();
         }
         _ => {
-            let api: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
-                kube::Api::namespaced(client.clone(), NS);
+            let api: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
             api.create(&Default::default(), &serde_json::from_value(object).unwrap())
                 .await
                 .unwrap();

@@ -491,6 +491,25 @@ impl World {
     }
 }
 
+impl World {
+    /// Waits until Events with every one of `reasons` were published about a rotation (they
+    /// follow the status write that makes a test go on by a moment), and returns them all.
+    pub async fn wait_events(&self, name: &str, reasons: &[&str]) -> Vec<(String, String)> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let events = self.events(name).await;
+            if reasons.iter().all(|want| events.iter().any(|(r, _)| r == want)) {
+                return events;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name}: events {reasons:?} not all published; got {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
         self.normal_time();
