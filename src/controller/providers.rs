@@ -287,11 +287,6 @@ impl ProviderCache {
         entries.insert(uid, (fingerprint, provider.clone()));
         Ok(provider)
     }
-
-    /// Forgets providers whose object is gone.
-    pub async fn retain(&self, live_uids: &std::collections::HashSet<String>) {
-        self.entries.lock().await.retain(|uid, _| live_uids.contains(uid));
-    }
 }
 
 fn missing_secret(object: &ProviderObject, namespace: &str, name: &str) -> StepFailure {
