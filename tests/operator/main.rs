@@ -10,6 +10,7 @@ mod happy_path;
 mod leader_election;
 mod requests;
 mod restart;
+mod scope;
 mod shell;
 mod sign_in;
 mod tenancy;
