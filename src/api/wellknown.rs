@@ -72,6 +72,8 @@ pub const FIELD_MANAGER_STAGING: &str = "secret-rotator.dev/staging";
 pub const FIELD_MANAGER_ROLLOUT: &str = "secret-rotator.dev/rollout";
 /// Field manager of the finalizer.
 pub const FIELD_MANAGER_FINALIZER: &str = "secret-rotator.dev/finalizer";
+/// Field manager of the status of `IdentityProvider`s and `ClusterIdentityProvider`s.
+pub const FIELD_MANAGER_PROVIDER_STATUS: &str = "secret-rotator.dev/provider-status";
 /// Field manager of the `secret-rotator` CLI's writes (the rotation request annotations).
 pub const FIELD_MANAGER_CLI: &str = "secret-rotator.dev/cli";
 
@@ -152,6 +154,11 @@ pub mod reason {
     /// A step failed; it is retried with exponential backoff (the failure's own reason is used
     /// when it has one, e.g. a provider [`crate::provider::Reason`]).
     pub const STEP_FAILED: &str = "StepFailed";
+
+    // Ready of IdentityProvider and ClusterIdentityProvider
+    /// Ready=True: the operator signed in with the provider (Ready=False carries the provider's
+    /// failure reason, e.g. `InvalidOperatorCredential`, or `SignInSecretUnavailable`).
+    pub const SIGNED_IN: &str = "SignedIn";
 }
 
 /// Event reasons (events.k8s.io `reason`), CamelCase and stable.

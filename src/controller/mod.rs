@@ -10,6 +10,7 @@
 //! * [`reconcile`]: the pass loop; [`gather`]: its input; [`act`]: its executors, with
 //!   [`secrets`], [`workloads`], [`status`] (status and finalizer writes) and [`events`];
 //! * [`providers`]: provider resolution and caching; [`service_account_token`]: TokenRequest;
+//!   [`provider_status`]: the providers' `Ready` condition;
 //! * [`capacity`]: the operator-wide caps; [`freshness`]: never planning from a stale copy;
 //! * [`hooks`]: step hooks for tests; [`config`], [`context`], [`failure`], [`error`].
 //!
@@ -28,6 +29,7 @@ pub mod freshness;
 pub mod gather;
 pub mod hooks;
 pub mod index;
+pub mod provider_status;
 pub mod providers;
 pub mod reconcile;
 pub mod run;

@@ -36,7 +36,8 @@ use super::{
     freshness::Freshness,
     hooks::StepHook,
     index::RotationIndex,
-    providers::ProviderCache,
+    provider_status,
+    providers::{ProviderCache, ProviderObject},
     reconcile::{error_policy, reconcile},
     watches,
 };
@@ -143,10 +144,13 @@ impl Operator {
             identity_providers: ip_synced,
             cluster_providers: cp_synced,
         };
+        // Provider changes also go to the provider-status task (started once the context is).
+        let (status_checks, mut status_queue) = mpsc::unbounded_channel::<ProviderObject>();
         let (identity_providers, ip_writer) = reflector::store::<IdentityProvider>();
         {
             let index = index.clone();
             let tx = provider_events.clone();
+            let checks = status_checks.clone();
             let stream = watcher(
                 api::<IdentityProvider>(&client, &scope),
                 watches::base_config(page),
@@ -154,16 +158,23 @@ impl Operator {
             .default_backoff()
             .modify(watches::prune)
             .inspect_ok(move |e| raise_on_init_done(e, &ip_synced_tx))
-            .reflect(ip_writer)
-            .touched_objects();
-            background.spawn(stream.for_each(move |p| {
-                match p {
-                    Ok(p) => {
-                        for r in index.rotations_using_identity_provider(
-                            &p.namespace().unwrap_or_default(),
-                            &p.name_any(),
-                        ) {
-                            let _ = tx.send(r);
+            .reflect(ip_writer);
+            background.spawn(stream.for_each(move |event| {
+                match event {
+                    Ok(event) => {
+                        if let Some((p, initial)) = changed(event) {
+                            let rotations = index.rotations_using_identity_provider(
+                                &p.namespace().unwrap_or_default(),
+                                &p.name_any(),
+                            );
+                            for r in rotations {
+                                let _ = tx.send(r);
+                            }
+                            if !initial
+                                || !provider_status::up_to_date(p.metadata.generation, p.status.as_ref())
+                            {
+                                let _ = checks.send(ProviderObject::Namespaced(Arc::new(p)));
+                            }
                         }
                     }
                     Err(error) => tracing::warn!(%error, "watching IdentityProviders"),
@@ -175,6 +186,7 @@ impl Operator {
         {
             let index = index.clone();
             let tx = provider_events.clone();
+            let checks = status_checks.clone();
             let stream = watcher(
                 Api::<ClusterIdentityProvider>::all(client.clone()),
                 watches::base_config(page),
@@ -182,13 +194,19 @@ impl Operator {
             .default_backoff()
             .modify(watches::prune)
             .inspect_ok(move |e| raise_on_init_done(e, &cp_synced_tx))
-            .reflect(cp_writer)
-            .touched_objects();
-            background.spawn(stream.for_each(move |p| {
-                match p {
-                    Ok(p) => {
-                        for r in index.rotations_using_cluster_provider(&p.name_any()) {
-                            let _ = tx.send(r);
+            .reflect(cp_writer);
+            background.spawn(stream.for_each(move |event| {
+                match event {
+                    Ok(event) => {
+                        if let Some((p, initial)) = changed(event) {
+                            for r in index.rotations_using_cluster_provider(&p.name_any()) {
+                                let _ = tx.send(r);
+                            }
+                            if !initial
+                                || !provider_status::up_to_date(p.metadata.generation, p.status.as_ref())
+                            {
+                                let _ = checks.send(ProviderObject::Cluster(Arc::new(p)));
+                            }
                         }
                     }
                     Err(error) => tracing::warn!(%error, "watching ClusterIdentityProviders"),
@@ -196,6 +214,7 @@ impl Operator {
                 futures::future::ready(())
             }));
         }
+        drop(status_checks);
         drop(provider_events);
 
         // Rotations: the controller's own stream, feeding the cache and the index.
@@ -253,6 +272,15 @@ impl Operator {
             errors: Default::default(),
         });
 
+        {
+            let ctx = ctx.clone();
+            background.spawn(async move {
+                while let Some(provider) = status_queue.recv().await {
+                    provider_status::report(&ctx, &provider).await;
+                }
+            });
+        }
+
         let managed = watches::base_config(page).labels(&watches::managed_secrets_selector());
         let secrets = watcher(api::<PartialObjectMeta<Secret>>(&client, &scope), managed)
             .default_backoff()
@@ -308,6 +336,17 @@ impl Operator {
             })
             .await;
         background.shutdown().await;
+    }
+}
+
+/// The provider an event is about, and whether it comes from an initial list (`None` for a
+/// deletion or a list boundary: a deleted provider needs no status, its rotations learn of it
+/// through the watch of rotations' own requeue).
+fn changed<K>(event: watcher::Event<K>) -> Option<(K, bool)> {
+    match event {
+        watcher::Event::Apply(p) => Some((p, false)),
+        watcher::Event::InitApply(p) => Some((p, true)),
+        watcher::Event::Delete(_) | watcher::Event::Init | watcher::Event::InitDone => None,
     }
 }
 

@@ -228,4 +228,7 @@ pub trait CredentialProvider: Send + Sync {
 
     /// Revokes a credential. Revoking one that is already gone succeeds.
     async fn revoke(&self, app: &ApplicationRef, key_id: &str) -> Result<(), ProviderError>;
+
+    /// Checks that the operator can sign in with its own credential (a cached sign-in counts).
+    async fn sign_in(&self) -> Result<(), ProviderError>;
 }

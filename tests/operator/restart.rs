@@ -39,6 +39,10 @@ async fn restart_with_ready_rotations_mints_writes_and_restarts_nothing() {
     }
     for i in 0..ROTATIONS {
         w.wait_ready(&format!("r{i}")).await;
+        // The last Event follows the last status write: wait for it, so nothing of the first
+        // operator is in flight when it is killed.
+        w.wait_events(&format!("r{i}"), &[wellknown::event::ROTATED])
+            .await;
     }
     let deployments: Api<Deployment> = Api::namespaced(w.client.clone(), NS);
     let generation = deployments.get("web").await.unwrap().metadata.generation;

@@ -185,3 +185,71 @@ async fn the_operator_needs_nothing_beyond_the_rbac_it_ships() {
         "the rotation went through the whole cycle"
     );
 }
+
+async fn provider_ready(w: &World, name: &str) -> (String, String) {
+    let providers: Api<IdentityProvider> = Api::namespaced(w.client.clone(), NS);
+    let deadline = std::time::Instant::now() + crate::support::world::PATIENCE;
+    loop {
+        let p = providers.get(name).await.unwrap();
+        let ready = p.status.as_ref().and_then(|s| {
+            (s.observed_generation == p.metadata.generation)
+                .then(|| s.conditions.iter().find(|c| c.type_ == "Ready"))
+                .flatten()
+        });
+        if let Some(c) = ready {
+            return (c.status.clone(), c.reason.clone());
+        }
+        assert!(std::time::Instant::now() < deadline, "{name}: no Ready condition");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_report_whether_the_operator_can_sign_in() {
+    let mut w = World::new(0).await;
+    w.start_operator();
+    assert_eq!(
+        provider_ready(&w, "entra").await,
+        ("True".into(), wellknown::reason::SIGNED_IN.into())
+    );
+
+    // A wrong secret, and a missing Secret.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(w.client.clone(), NS);
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "wrong"}, "stringData": {"client-secret": "not-the-secret"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    w.create_identity_provider(NS, "wrong-secret", "wrong").await;
+    w.create_identity_provider(NS, "no-secret", "missing").await;
+    assert_eq!(
+        provider_ready(&w, "wrong-secret").await,
+        ("False".into(), "InvalidOperatorCredential".into())
+    );
+    assert_eq!(
+        provider_ready(&w, "no-secret").await,
+        ("False".into(), "SignInSecretUnavailable".into())
+    );
+
+    // Fixed (pointed at the right Secret): Ready again.
+    let providers: Api<IdentityProvider> = Api::namespaced(w.client.clone(), NS);
+    providers
+        .patch(
+            "no-secret",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"spec": {"auth": {"clientSecret": {"secretRef": {"name": "entra-operator"}}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        provider_ready(&w, "no-secret").await,
+        ("True".into(), wellknown::reason::SIGNED_IN.into())
+    );
+}

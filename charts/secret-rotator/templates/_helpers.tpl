@@ -90,6 +90,10 @@ the watched namespace otherwise. Keep in step with deploy/rbac.yaml (a test comp
 - apiGroups: ["secret-rotator.dev"]
   resources: ["identityproviders"]
   verbs: ["list", "watch"]
+# Their status (the Ready condition: can the operator sign in?): server-side apply.
+- apiGroups: ["secret-rotator.dev"]
+  resources: ["identityproviders/status"]
+  verbs: ["patch"]
 # Target and staging Secrets (metadata watched by label, read, server-side applied, deleted) and
 # the sign-in Secrets of providers (read).
 - apiGroups: [""]
@@ -119,6 +123,10 @@ every namespace is; a namespace-scoped operator reads its one namespace's labels
 - apiGroups: ["secret-rotator.dev"]
   resources: ["clusteridentityproviders"]
   verbs: ["list", "watch"]
+# Their status (the Ready condition: can the operator sign in?): server-side apply.
+- apiGroups: ["secret-rotator.dev"]
+  resources: ["clusteridentityproviders/status"]
+  verbs: ["patch"]
 # Namespace labels, for the namespaceSelector of ClusterIdentityProvider grants.
 - apiGroups: [""]
   resources: ["namespaces"]

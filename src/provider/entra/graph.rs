@@ -128,6 +128,11 @@ impl GraphClient {
             .await
     }
 
+    /// Signs the operator in (or finds its cached Graph token still fresh).
+    pub async fn sign_in(&self, io: &Io) -> Result<(), ProviderError> {
+        self.token(io).await.map(|_| ())
+    }
+
     /// Remembers that we just wrote `object`.
     pub fn record_write(&self, io: &Io, object: &ApplicationRef) {
         let now = io.clock.now();

@@ -252,6 +252,11 @@ impl CredentialProvider for EntraProvider {
         Err(error.to_provider_error(reason, WHAT))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn sign_in(&self) -> Result<(), ProviderError> {
+        self.graph.sign_in(&self.io).await
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(holder = ?app.holder, id = ?app.id, key_id = %key_id))]
     async fn revoke(&self, app: &ApplicationRef, key_id: &str) -> Result<(), ProviderError> {
         if key_id.trim().is_empty() {
