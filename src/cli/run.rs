@@ -137,11 +137,11 @@ pub struct RunArgs {
     /// (any free port).
     #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDRESS", help_heading = "HTTP")]
     health_address: SocketAddr,
-    /// Address of `/metrics` (OpenMetrics text for Prometheus). When equal to
-    /// `--health-address` (the default), one listener serves all three paths: the chart's
-    /// container port `http`, 8080.
-    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDRESS", help_heading = "HTTP")]
-    metrics_address: SocketAddr,
+    /// Address of `/metrics` (OpenMetrics text for Prometheus). Default: the `--health-address`,
+    /// and when both are equal one listener serves all three paths (the chart's container port
+    /// `http`, 8080).
+    #[arg(long, value_name = "ADDRESS", help_heading = "HTTP")]
+    metrics_address: Option<SocketAddr>,
 
     /// Log format: `text` for people, `json` for log pipelines (one object per line; lines about
     /// a rotation carry its `namespace`, `name`, `rotation` number and `step`).
@@ -275,7 +275,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let readiness = Arc::new(readiness);
     let bound = http_server::serve(
         args.health_address,
-        args.metrics_address,
+        // NB: following --health-address, so moving the probes alone never leaves /metrics
+        // binding the default port (two processes on one host would collide there).
+        args.metrics_address.unwrap_or(args.health_address),
         ready_rx,
         Arc::new(registry),
     )
@@ -368,15 +370,23 @@ mod tests {
     fn health_and_metrics_share_the_charts_port_by_default() {
         let args = parse(&[]).unwrap();
         assert_eq!(args.health_address, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(args.metrics_address, args.health_address);
+        assert_eq!(args.metrics_address, None, "follows --health-address");
         assert_eq!(args.selector, None);
+    }
+
+    #[test]
+    fn metrics_follow_a_moved_health_address_unless_given() {
+        let args = parse(&["--health-address", "127.0.0.1:9000"]).unwrap();
+        assert_eq!(args.metrics_address.unwrap_or(args.health_address), args.health_address);
+        let args = parse(&["--health-address", "127.0.0.1:9000", "--metrics-address", "127.0.0.1:9001"]).unwrap();
+        assert_eq!(args.metrics_address, Some("127.0.0.1:9001".parse().unwrap()));
     }
 
     #[test]
     fn selector_has_a_short_form() {
         let args = parse(&["-l", "shard=a", "--metrics-address", "127.0.0.1:9090"]).unwrap();
         assert_eq!(args.selector.as_deref(), Some("shard=a"));
-        assert_eq!(args.metrics_address, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(args.metrics_address, Some("127.0.0.1:9090".parse().unwrap()));
     }
 
     #[test]
