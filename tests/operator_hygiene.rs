@@ -178,11 +178,16 @@ async fn no_secret_value_reaches_logs_events_status_or_errors() {
         .await;
     let status_json = serde_json::to_string(&last.status).unwrap();
     let scraped = w
-        .scrape_until("the rotation's series", |s| !s.of_rotation(NS, "clean").is_empty())
+        .scrape_until("the rotation's series", |s| {
+            !s.of_rotation(NS, "clean").is_empty()
+        })
         .await;
     assert!(
         scraped
-            .value("secret_rotator_graph_requests_total", &[("operation", "addPassword"), ("outcome", "throttled")])
+            .value(
+                "secret_rotator_graph_requests_total",
+                &[("operation", "addPassword"), ("outcome", "throttled")]
+            )
             .is_some(),
         "the scrape has the operator's metrics: {}",
         scraped.text
@@ -236,14 +241,16 @@ async fn no_secret_value_reaches_logs_events_status_or_errors() {
         l.get("namespace") == Some(&json!(NS)) && l.get("name") == Some(&json!("clean"))
     };
     assert!(
-        lines.iter().filter(about_clean).any(|l| l.get("step") == Some(&json!("Mint"))),
-        "JSON lines logged while minting carry the rotation and the step at the top level"
-    );
-    assert!(
         lines
             .iter()
             .filter(about_clean)
-            .any(|l| l["message"].as_str().is_some_and(|m| m.contains("minted a password credential"))),
+            .any(|l| l.get("step") == Some(&json!("Mint"))),
+        "JSON lines logged while minting carry the rotation and the step at the top level"
+    );
+    assert!(
+        lines.iter().filter(about_clean).any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("minted a password credential"))),
         "the JSON capture has the operator's logs"
     );
     let b64 = base64::engine::general_purpose::STANDARD;
