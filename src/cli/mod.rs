@@ -2,14 +2,16 @@
 //! local API server and Entra emulator), and the user-facing commands that talk to a cluster as
 //! kubectl does: [`rotate`] (request a rotation now) and [`status`] (a table of every rotation),
 //! with the kubeconfig handling they share in [`kubeconfig`]. The process concerns of `run` live
-//! in [`logging`], [`signals`], [`health`] and [`leader`].
+//! in [`logging`], [`signals`], [`health`], [`http_server`], [`label_selector`] and [`leader`].
 //!
 //! Invariant: each command is a pure part (what to write, what to show; time passed in) and a
 //! thin async shell around one `kube::Client`; errors are typed and say what to do next; no
 //! secret value is ever read (`status` reads only the rotations' status, never a Secret).
 
 pub mod health;
+pub mod http_server;
 pub mod kubeconfig;
+pub mod label_selector;
 pub mod leader;
 pub mod logging;
 pub mod rotate;
