@@ -847,18 +847,20 @@ mod tests {
             ..Default::default()
         };
         let keys = [key(old, "Old", false)];
-        let o = |status| Observation {
-            now: t(40),
-            status: Some(status),
-            rollout: None,
-            keys: &keys,
-            replicas: &[],
-        };
-        let first = texts(&tl.observe(&o(&status)));
+        fn o<'a>(status: &'a ClientSecretRotationStatus, keys: &'a [EntraKey]) -> Observation<'a> {
+            Observation {
+                now: t(40),
+                status: Some(status),
+                rollout: None,
+                keys,
+                replicas: &[],
+            }
+        }
+        let first = texts(&tl.observe(&o(&status, &keys)));
         assert!(first.iter().any(|l| l == "warning Degraded VerificationTimedOut: never authenticated"));
-        assert!(texts(&tl.observe(&o(&status))).is_empty(), "said once");
+        assert!(texts(&tl.observe(&o(&status, &keys))).is_empty(), "said once");
         status.rotation = None;
-        let after = texts(&tl.observe(&o(&status)));
+        let after = texts(&tl.observe(&o(&status, &keys)));
         assert!(after[0].starts_with("warning rotation 2 was abandoned"), "{after:?}");
         assert!(tl.completed().is_empty());
     }

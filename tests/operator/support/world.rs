@@ -29,7 +29,6 @@ use tokio::{sync::mpsc, task::JoinHandle};
 /// The namespace the tests' rotations live in.
 pub const NS: &str = "team-a";
 /// The Graph app role the operator's application holds.
-pub use secret_rotator::cli::sandboxed::OWNED_BY;
 /// The operator's bearer token at the sandbox API server.
 pub const OPERATOR_TOKEN: &str = "secret-rotator-operator-token";
 /// The user the operator's token authenticates as.
