@@ -67,6 +67,11 @@ pub struct DemoArgs {
     /// then shows ages as `<invalid>`, the sandbox's clock being ahead of yours.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub speed: u32,
+    /// Give up (exit status 1) if the rotations have not all finished after this much real time,
+    /// as a Go duration (default: the rotations' sandbox time at --speed, plus 3m for a slow
+    /// machine).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
     /// Stay up after the summary (the operator keeps rotating) so you can explore with kubectl and
     /// `secret-rotator status`/`rotate`; Ctrl-C stops.
     #[arg(long)]
@@ -143,6 +148,9 @@ pub enum DemoError {
     /// The API server's change feed ended.
     #[error("the sandbox API server stopped unexpectedly")]
     ApiServerStopped,
+    /// Keys left valid at Entra that no rotation tracks.
+    #[error("{0} key(s) left valid at Entra that the rotation no longer tracks (see the summary)")]
+    Orphans(usize),
     /// A replica held a secret Entra refused.
     #[error("downtime: {failures} of {probes} probes of the replicas' secrets were refused by Entra (see the summary)")]
     Downtime {
@@ -206,6 +214,7 @@ impl Printer {
 /// Runs `demo`.
 pub async fn run(args: DemoArgs) -> Result<Finished, DemoError> {
     let timing = Timing::from_flags(&args.lifetime, &args.overlap)?;
+    let timeout = args.timeout.as_deref().map(settings::parse_timeout).transpose()?;
     init_logging();
     let style = Style {
         color: !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
@@ -226,7 +235,7 @@ pub async fn run(args: DemoArgs) -> Result<Finished, DemoError> {
     let mut operator = None;
     let mut follow = None;
     let mut result = tokio::select! {
-        r = show(&stage, &args, &timing, printer, &mut operator, &mut follow) => r,
+        r = show(&stage, &args, &timing, timeout, printer, &mut operator, &mut follow) => r,
         _ = &mut shutdown => Ok(Finished::Interrupted),
     };
     match (&result, follow.as_mut()) {
@@ -316,6 +325,7 @@ async fn show(
     stage: &Stage,
     args: &DemoArgs,
     timing: &Timing,
+    timeout: Option<Duration>,
     p: Printer,
     operator: &mut Option<RunningOperator>,
     follow_slot: &mut Option<Follow>,
@@ -419,7 +429,8 @@ async fn show(
     let wanted = args.rotations as usize + 1;
     // Generous: each rotation should take about half a lifetime; a loaded machine slows it down.
     let lifetime = Duration::from_secs(timing.lifetime.as_secs().unsigned_abs());
-    let patience = lifetime * (wanted as u32) / args.speed + Duration::from_secs(180);
+    let patience =
+        timeout.unwrap_or_else(|| lifetime * (wanted as u32) / args.speed + Duration::from_secs(180));
     follow
         .until(
             |t| t.completed().len() >= wanted,
@@ -437,6 +448,10 @@ async fn show(
             failures: summary.downtime.failures.len(),
             probes: summary.downtime.probes,
         });
+    }
+    let orphans = summary.orphans().len();
+    if orphans > 0 {
+        return Err(DemoError::Orphans(orphans));
     }
     Ok(Finished::Completed)
 }
@@ -576,6 +591,16 @@ impl Follow {
             completed: self.timeline.completed().to_vec(),
             downtime,
             keys: self.sources.keys(),
+            tracked: status
+                .map(|s| {
+                    let in_flight = s.rotation.as_ref().and_then(|r| r.credential.as_ref());
+                    [s.current.as_ref(), s.previous.as_ref(), in_flight]
+                        .into_iter()
+                        .flatten()
+                        .map(|c| c.key_id.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
             end: Final {
                 ready,
                 current: status

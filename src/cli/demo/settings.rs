@@ -28,6 +28,9 @@ pub enum TimingError {
     /// The lifetime is out of range.
     #[error("--lifetime {0} is out of range: use 1m (the shortest the CRD accepts) to 24h")]
     Lifetime(String),
+    /// `--timeout` is zero or negative.
+    #[error("--timeout {0} must be longer than zero")]
+    Timeout(String),
     /// The overlap leaves no room.
     #[error(
         "--overlap {overlap} is too long for --lifetime {lifetime}: use at most a quarter of the lifetime ({max}), so each rotation finishes before the next is due"
@@ -88,6 +91,15 @@ impl Timing {
     }
 }
 
+/// The real time `--timeout` allows (a Go duration, longer than zero).
+pub fn parse_timeout(text: &str) -> Result<std::time::Duration, TimingError> {
+    let d = parse("--timeout", text)?;
+    if d <= SignedDuration::ZERO {
+        return Err(TimingError::Timeout(text.to_owned()));
+    }
+    std::time::Duration::try_from(d).map_err(|_| TimingError::Timeout(text.to_owned()))
+}
+
 /// A whole-second duration the way Go (and the CRD) writes it, shortest form: `1m`, `90s`, `2h`.
 pub fn go(d: SignedDuration) -> String {
     let s = d.as_secs().max(0);
@@ -127,6 +139,20 @@ mod tests {
         assert!(e.contains("at most a quarter of the lifetime (15s)"), "{e}");
         assert!(Timing::from_flags("1m", "15s").is_ok());
         assert!(Timing::from_flags("25h", "1m").is_err());
+    }
+
+    #[test]
+    fn the_timeout_is_a_positive_go_duration() {
+        assert_eq!(parse_timeout("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_timeout("1m30s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(
+            parse_timeout("0s").unwrap_err().to_string(),
+            "--timeout 0s must be longer than zero"
+        );
+        assert!(matches!(
+            parse_timeout("soon"),
+            Err(TimingError::NotADuration { flag: "--timeout", .. })
+        ));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The demo's closing summary: rotations done, downtime (every value a live replica held, probed
 //! at Entra throughout), keys minted and revoked, and the final state.
 //!
-//! Invariant: pure; the verdict "zero downtime" needs probes and no failed one.
+//! Invariant: pure; the verdict "zero downtime" needs probes and no failed one, and a key is an
+//! orphan when Entra still accepts it but the rotation's status no longer accounts for it.
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    render::{Style, clock, hint, span},
+    render::{Style, clock, hint, short_id, span},
     timeline::{Completed, EntraKey},
 };
 use crate::api::RotationReason;
@@ -59,6 +60,8 @@ pub struct Summary {
     pub downtime: Downtime,
     /// Every key the application has had at Entra.
     pub keys: Vec<EntraKey>,
+    /// Key ids the rotation's status accounts for (current, previous, the one in flight).
+    pub tracked: Vec<String>,
     /// The final state.
     pub end: Final,
 }
@@ -67,6 +70,20 @@ impl Summary {
     /// Whether consumers never held a secret Entra refused (and were actually probed).
     pub fn zero_downtime(&self) -> bool {
         self.downtime.probes > 0 && self.downtime.failures.is_empty()
+    }
+
+    /// Keys Entra still accepts that the rotation no longer accounts for: left behind, they
+    /// would stay valid until they expire.
+    pub fn orphans(&self) -> Vec<&EntraKey> {
+        self.keys
+            .iter()
+            .filter(|k| !k.revoked && !self.tracked.contains(&k.key_id))
+            .collect()
+    }
+
+    /// Whether the demo proved its point: zero downtime and no orphaned key.
+    pub fn succeeded(&self) -> bool {
+        self.zero_downtime() && self.orphans().is_empty()
     }
 
     /// The summary's lines.
@@ -158,6 +175,26 @@ impl Summary {
                 }
             ),
         ));
+        let orphans = self.orphans();
+        if orphans.is_empty() {
+            out.push(row(
+                "orphans",
+                style.green("none: every key Entra still accepts is one the rotation tracks"),
+            ));
+        } else {
+            out.push(row(
+                "orphans",
+                style.red(&format!(
+                    "{}: valid at Entra but tracked by no rotation ({})",
+                    orphans.len(),
+                    orphans
+                        .iter()
+                        .map(|k| format!("{} keyId {}", hint(&k.hint), short_id(&k.key_id)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ));
+        }
 
         let (ready, reason) = &self.end.ready;
         let mut state = format!("Ready={ready} ({reason})");
@@ -226,6 +263,7 @@ mod tests {
                     revoked: false,
                 },
             ],
+            tracked: vec!["c".into()],
             end: Final {
                 ready: ("True".into(), "UpToDate".into()),
                 current: Some(("Cc3".into(), t(140))),
@@ -242,6 +280,8 @@ mod tests {
         assert!(text.contains("rotations    2 done after the first key was issued (rotation 2, 3), each in 22s–25s"), "{text}");
         assert!(text.contains("downtime     none: 1234 probes"), "{text}");
         assert!(text.contains("keys         2 minted, 1 revoked; valid at Entra now: Cc3…"), "{text}");
+        assert!(text.contains("orphans      none"), "{text}");
+        assert!(s.succeeded());
         assert!(text.contains("final state  Ready=True (UpToDate); Secret demo/creds holds Cc3…, expires in 40s; next rotation in 10s"), "{text}");
     }
 
@@ -261,5 +301,27 @@ mod tests {
         let text = s.lines(Style { color: false }).join("\n");
         assert!(text.contains("1 of 50 probes refused by Entra"), "{text}");
         assert!(text.contains("at 01:01: web-x held Aa1… (env), which Entra refused"), "{text}");
+    }
+
+    #[test]
+    fn a_valid_key_no_rotation_tracks_is_an_orphan() {
+        let mut s = summary(vec![], 10);
+        s.keys.push(EntraKey {
+            key_id: "dddddddd-1111".into(),
+            hint: "Dd4".into(),
+            expires_at: t(150),
+            revoked: false,
+        });
+        assert!(s.zero_downtime());
+        assert_eq!(s.orphans().len(), 1);
+        assert!(!s.succeeded());
+        let text = s.lines(Style { color: false }).join("\n");
+        assert!(
+            text.contains("orphans      1: valid at Entra but tracked by no rotation (Dd4… keyId dddddddd)"),
+            "{text}"
+        );
+        // A key in flight (tracked) is not an orphan; a revoked one never is.
+        s.tracked.push("dddddddd-1111".into());
+        assert!(s.succeeded());
     }
 }
