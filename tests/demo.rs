@@ -287,6 +287,26 @@ async fn ctrl_c_stops_the_demo_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_running_stays_up_after_the_summary_until_ctrl_c() {
+    let mut demo = Demo::start(&["--rotations", "1", "--speed", "20", "--keep-running", "--no-color"]);
+    let kubeconfig = demo.kubeconfig().await;
+    demo.line("with the summary", |l| l.starts_with("Summary")).await;
+    demo.line("saying it keeps running", |l| l.starts_with("Still running")).await;
+    // The operator goes on: the timeline shows the next rotation.
+    demo.line("heading a further rotation", |l| l.contains("── rotation 3 · scheduled")).await;
+    assert!(kubeconfig.is_file(), "the kubeconfig stays while the demo runs");
+    demo.interrupt();
+    let (status, stdout, stderr) = demo.finish().await;
+    assert!(status.success(), "a completed demo stopped by Ctrl-C: {status}\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Stopping the operator and the sandbox."), "{stdout}");
+    assert!(
+        stdout.contains(&format!("kubectl --kubeconfig {} describe csrot payments-api -n demo", kubeconfig.display())),
+        "{stdout}"
+    );
+    assert!(!kubeconfig.exists(), "the temporary kubeconfig is removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotation_that_does_not_finish_in_time_fails_with_a_clear_message() {
     // In real time the first rotation takes seconds: one second is not enough.
     let mut demo = Demo::start(&["--timeout", "1s", "--no-color"]);

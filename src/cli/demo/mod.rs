@@ -142,6 +142,16 @@ pub enum DemoError {
         /// The rotation's conditions when we gave up.
         state: String,
     },
+    /// The operator gave a rotation up.
+    #[error(
+        "rotation {rotation} failed: {why}; the operator would retry with a new key, but in the demo a failure is a failure (run with RUST_LOG=secret_rotator=debug to see why)"
+    )]
+    Abandoned {
+        /// The rotation.
+        rotation: i64,
+        /// Why, from its status.
+        why: String,
+    },
     /// The controller stopped by itself.
     #[error("the operator stopped unexpectedly")]
     OperatorStopped,
@@ -527,6 +537,12 @@ impl Follow {
             }
             if operator.is_some_and(RunningOperator::has_stopped) {
                 return Err(DemoError::OperatorStopped);
+            }
+            if let Some(a) = self.timeline.abandoned().first() {
+                return Err(DemoError::Abandoned {
+                    rotation: a.id,
+                    why: a.why.clone(),
+                });
             }
             let expired = async {
                 match deadline {

@@ -157,6 +157,15 @@ pub enum Entry {
     },
 }
 
+/// A rotation the operator gave up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Abandoned {
+    /// The operator's rotation number.
+    pub id: i64,
+    /// Why, as the status's failure says (`reason: message`).
+    pub why: String,
+}
+
 /// A rotation that finished with its new key in the Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Completed {
@@ -198,6 +207,7 @@ pub struct Timeline {
     secret: String,
     in_flight: Option<InFlight>,
     completed: Vec<Completed>,
+    abandoned: Vec<Abandoned>,
     revoked: BTreeSet<String>,
     degraded: Option<String>,
     last_rollout: Option<RolloutCounts>,
@@ -286,10 +296,16 @@ impl Timeline {
             secret: secret.to_owned(),
             in_flight: None,
             completed: vec![],
+            abandoned: vec![],
             revoked: BTreeSet::new(),
             degraded: None,
             last_rollout: None,
         }
+    }
+
+    /// The rotations the operator gave up (their key never reached the Secret), oldest first.
+    pub fn abandoned(&self) -> &[Abandoned] {
+        &self.abandoned
     }
 
     /// The rotations that finished with their new key in the Secret, oldest first.
@@ -396,6 +412,7 @@ impl Timeline {
                     f.id
                 ),
             );
+            self.abandoned.push(Abandoned { id: f.id, why });
             return;
         }
         let took = o.now.duration_since(f.started_at);
@@ -863,5 +880,12 @@ mod tests {
         let after = texts(&tl.observe(&o(&status, &keys)));
         assert!(after[0].starts_with("warning rotation 2 was abandoned"), "{after:?}");
         assert!(tl.completed().is_empty());
+        assert_eq!(
+            tl.abandoned(),
+            [Abandoned {
+                id: 2,
+                why: "no reason recorded".into()
+            }]
+        );
     }
 }
