@@ -4,5 +4,6 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod controller;
+pub mod metrics;
 pub mod provider;
 pub mod rotation;

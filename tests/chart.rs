@@ -423,7 +423,17 @@ fn values_reach_the_deployment() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(args, ["run", "--log-format=text", "--example-flag=1"]);
+    assert_eq!(
+        args,
+        [
+            "run",
+            "--log-format=text",
+            "--health-address=0.0.0.0:8080",
+            "--metrics-address=0.0.0.0:8080",
+            "--selector=shard in (a,b)",
+            "--example-flag=1"
+        ]
+    );
     let env = c["env"].as_array().unwrap();
     let var = |n: &str| {
         env.iter()

@@ -1,7 +1,5 @@
 //! `/healthz` (the process serves requests) and `/readyz` (the leader's caches hold their initial
-//! lists, or the replica is a healthy standby), on their own address.
-
-use std::net::SocketAddr;
+//! lists, or the replica is a healthy standby).
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use tokio::sync::watch;
@@ -34,18 +32,10 @@ async fn readyz(State(ready): State<watch::Receiver<Readiness>>) -> (StatusCode,
     }
 }
 
-/// Serves the probes on `addr` until the process ends; returns the bound address.
-pub async fn serve(addr: SocketAddr, ready: watch::Receiver<Readiness>) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let router = Router::new()
+/// `GET /healthz` and `GET /readyz`.
+pub fn router(ready: watch::Receiver<Readiness>) -> Router {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(ready);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
-            tracing::error!(%error, "the health server stopped");
-        }
-    });
-    Ok(bound)
+        .with_state(ready)
 }

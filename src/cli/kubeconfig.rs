@@ -66,6 +66,45 @@ pub struct Connection {
     pub client: Client,
     /// The namespace of the kubeconfig context (`default` when it names none).
     pub default_namespace: String,
+    /// The API server's URL.
+    pub server: String,
+    /// Where the configuration came from, for messages (`kubeconfig /path (context "c")`, or the
+    /// in-cluster service account).
+    pub source: String,
+}
+
+/// Where `connect` finds its configuration, described for messages: what kube's inference tries
+/// first ($KUBECONFIG, else ~/.kube/config when it exists, else the in-cluster service account).
+fn describe_source(args: &KubeconfigArgs) -> String {
+    let from_file = |what: String, kubeconfig: Option<Kubeconfig>| {
+        let context = args
+            .context
+            .clone()
+            .or_else(|| kubeconfig.and_then(|k| k.current_context));
+        match context {
+            Some(c) => format!("{what} (context {c:?})"),
+            None => what,
+        }
+    };
+    if let Some(path) = &args.kubeconfig {
+        return from_file(
+            format!("kubeconfig {}", path.display()),
+            Kubeconfig::read_from(path).ok(),
+        );
+    }
+    if let Ok(paths) = std::env::var("KUBECONFIG")
+        && !paths.trim().is_empty()
+    {
+        return from_file(format!("kubeconfig {paths} (from $KUBECONFIG)"), Kubeconfig::read().ok());
+    }
+    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube").join("config"));
+    match home {
+        Some(path) if path.exists() => from_file(
+            format!("kubeconfig {}", path.display()),
+            Kubeconfig::read_from(&path).ok(),
+        ),
+        _ => "the in-cluster service account (no kubeconfig found)".to_owned(),
+    }
 }
 
 impl KubeconfigArgs {
@@ -99,10 +138,13 @@ impl KubeconfigArgs {
                 .map_err(|source| ConnectError::NoConfiguration { source })?,
         };
         let default_namespace = config.default_namespace.clone();
+        let server = config.cluster_url.to_string();
         let client = Client::try_from(config).map_err(|source| ConnectError::Client { source })?;
         Ok(Connection {
             client,
             default_namespace,
+            server,
+            source: describe_source(self),
         })
     }
 }

@@ -3,7 +3,7 @@
 //! server and Entra emulator, wired by [`sandboxed`]), and the user-facing commands that talk to a cluster as
 //! kubectl does: [`rotate`] (request a rotation now) and [`status`] (a table of every rotation),
 //! with the kubeconfig handling they share in [`kubeconfig`]. The process concerns of `run` live
-//! in [`logging`], [`signals`], [`health`] and [`leader`].
+//! in [`logging`], [`signals`], [`health`], [`http_server`], [`label_selector`] and [`leader`].
 //!
 //! Invariant: each command is a pure part (what to write, what to show; time passed in) and a
 //! thin async shell around one `kube::Client`; errors are typed and say what to do next; no
@@ -12,7 +12,9 @@
 pub mod command;
 pub mod demo;
 pub mod health;
+pub mod http_server;
 pub mod kubeconfig;
+pub mod label_selector;
 pub mod leader;
 pub mod logging;
 pub mod rotate;

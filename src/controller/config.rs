@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_STEPS_PER_PASS: usize = 16;
 pub struct ControllerConfig {
     /// Watch only this namespace; `None` watches all.
     pub namespace: Option<String>,
+    /// Manage only the `ClientSecretRotation`s whose labels match this selector (Kubernetes
+    /// label-selector syntax, validated by the caller); `None` manages all.
+    pub selector: Option<String>,
     /// The namespace the operator runs in (where its own Secrets and Lease live).
     pub operator_namespace: String,
     /// Reconciles running at once (never two for the same resource).
@@ -54,6 +57,7 @@ impl ControllerConfig {
     pub fn new(operator_namespace: impl Into<String>) -> Self {
         Self {
             namespace: None,
+            selector: None,
             operator_namespace: operator_namespace.into(),
             concurrency: DEFAULT_CONCURRENCY,
             max_rotations_in_flight: DEFAULT_MAX_ROTATIONS_IN_FLIGHT,

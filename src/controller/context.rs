@@ -27,6 +27,7 @@ use super::{
 use crate::{
     api::{ClientSecretRotation, ClusterIdentityProvider, IdentityProvider},
     clock::Clock,
+    metrics::Metrics,
     provider::sleeper::Sleeper,
 };
 
@@ -58,6 +59,8 @@ pub struct Context {
     pub freshness: Freshness,
     /// Optional test hook.
     pub hook: Option<Arc<dyn StepHook>>,
+    /// Where the controller's metrics go.
+    pub metrics: Metrics,
     /// Whether each cache holds its initial list.
     pub synced: CacheSync,
     /// Consecutive pass errors per rotation, for the error backoff.
@@ -116,6 +119,7 @@ impl Context {
             config: &self.config,
             clock: &self.clock,
             sleeper: &self.sleeper,
+            requests: self.metrics.requests.clone(),
         }
     }
 

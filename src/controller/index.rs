@@ -148,6 +148,16 @@ impl RotationIndex {
         }
     }
 
+    /// Whether the operator watches the rotation `r` (it is in scope and exists).
+    pub fn contains(&self, r: &ObjectRef<ClientSecretRotation>) -> bool {
+        let Some(namespace) = r.namespace.clone() else {
+            return false;
+        };
+        let key = (namespace, r.name.clone());
+        let inner = self.lock();
+        inner.entries.contains_key(&key) || inner.relist.as_ref().is_some_and(|l| l.contains_key(&key))
+    }
+
     /// The rotations of `namespace` that restart the workload `kind`/`name` with `labels`, and
     /// have a rotation in flight (idle rotations do not look at workloads).
     pub fn rotations_rolling(

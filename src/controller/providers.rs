@@ -36,6 +36,7 @@ use crate::{
             AssertionAlgorithm, CertificateSignIn, ClientSecretSignIn, Cloud, EntraConfig, EntraProvider,
             ManagedIdentitySignIn, OperatorSignIn, WorkloadIdentitySignIn,
         },
+        observer::RequestObserver,
         sleeper::Sleeper,
     },
     rotation::StepFailure,
@@ -95,6 +96,8 @@ pub struct ProviderEnv<'a> {
     pub clock: &'a Arc<dyn Clock>,
     /// Waits for the provider.
     pub sleeper: &'a Arc<dyn Sleeper>,
+    /// Told about every request a provider sends.
+    pub requests: Arc<dyn RequestObserver>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,7 +284,8 @@ impl ProviderCache {
         }
         let config = build_config(env, object, &method).await?;
         let provider = EntraProvider::with_time(config, env.clock.clone(), env.sleeper.clone())
-            .map_err(|e| StepFailure::from(&e))?;
+            .map_err(|e| StepFailure::from(&e))?
+            .observed_by(env.requests.clone());
         tracing::info!(provider = %object.describe(), "signed-in provider configured");
         let provider: Arc<dyn CredentialProvider> = Arc::new(provider);
         entries.insert(uid, (fingerprint, provider.clone()));

@@ -10,12 +10,17 @@
 //! * a status write that fails ends the pass before the action (the error backs off); a step that
 //!   fails is recorded by the core and backs off in status;
 //! * a credential list fetched in a pass is used by the next plan only, and dropped after a mint
-//!   or a revoke.
+//!   or a revoke;
+//! * every line logged during a pass carries the rotation's `namespace` and `name` (the
+//!   `reconcile` span) and, once known, its `rotation` number; lines logged while a step runs and
+//!   is recorded also carry the `step` (the `step` span). Steps and passes are timed into the
+//!   metrics however they end.
 
 use std::{sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use kube::{Api, ResourceExt, runtime::controller::Action as Requeue, runtime::reflector::ObjectRef};
+use tracing::Instrument;
 
 use super::{Context, Error, act, events, gather, hooks::Point, status};
 use crate::{
@@ -28,8 +33,23 @@ use crate::{
 const REQUEUE_SLACK: Duration = Duration::from_millis(200);
 
 /// Reconciles one rotation.
-#[tracing::instrument(skip_all, fields(rotation = %ObjectRef::from_obj(&*cached)))]
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(
+        namespace = cached.metadata.namespace.as_deref().unwrap_or_default(),
+        name = cached.metadata.name.as_deref().unwrap_or_default(),
+        rotation = tracing::field::Empty,
+    )
+)]
 pub async fn reconcile(cached: Arc<ClientSecretRotation>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    let _timer = ctx.metrics.time_reconcile();
+    let result = reconcile_timed(cached, &ctx).await;
+    ctx.metrics.reconciled(result.is_ok());
+    result
+}
+
+async fn reconcile_timed(cached: Arc<ClientSecretRotation>, ctx: &Arc<Context>) -> Result<Requeue, Error> {
     let me = ObjectRef::from_obj(&*cached);
     ctx.providers_ready().await?;
     let api: Api<ClientSecretRotation> = Api::namespaced(
@@ -37,9 +57,10 @@ pub async fn reconcile(cached: Arc<ClientSecretRotation>, ctx: Arc<Context>) -> 
         &cached.namespace().ok_or(Error::MissingObjectKey)?,
     );
     let Some(mut rotation) = ctx.freshness.current(&api, &cached).await? else {
+        ctx.metrics.rotations.deleted(&cached);
         return Ok(Requeue::await_change());
     };
-    let result = pass(&ctx, &me, &mut rotation).await;
+    let result = pass(ctx, &me, &mut rotation).await;
     let mut errors = ctx.errors.lock().unwrap_or_else(|e| e.into_inner());
     match result {
         Ok(requeue) => {
@@ -65,7 +86,14 @@ pub fn error_policy(cached: Arc<ClientSecretRotation>, error: &Error, ctx: Arc<C
         .copied()
         .unwrap_or(1);
     let delay = ctx.error_delay(n);
-    tracing::warn!(rotation = %me, error = %error, reason = error.label(), retry_in = ?delay, "reconcile failed");
+    tracing::warn!(
+        namespace = me.namespace.as_deref().unwrap_or_default(),
+        name = %me.name,
+        error = %error,
+        reason = error.label(),
+        retry_in = ?delay,
+        "reconcile failed"
+    );
     Requeue::requeue(delay)
 }
 
@@ -94,6 +122,14 @@ async fn pass(
         let mut gathered = gather::gather(ctx, rotation, credentials.take()).await?;
         let observed = &gathered.observed;
         let decision = plan(observed, ctx.clock.now());
+        let number = decision
+            .status
+            .rotation
+            .as_ref()
+            .map_or(decision.status.rotation_count, |r| r.id);
+        if number > 0 {
+            tracing::Span::current().record("rotation", number);
+        }
         if Some(&decision.status) != observed.resource.status.as_ref() {
             *rotation = status::persist(ctx, rotation, &decision.status).await?;
         }
@@ -111,22 +147,35 @@ async fn pass(
             _ => {}
         }
         let step = decision.action.step();
-        ctx.hook(me, Point::BeforeAction(step)).await;
-        let acted = act::act(ctx, rotation, &gathered, &decision.action, &mut credentials).await;
-        ctx.hook(me, Point::AfterAction(step)).await;
-        if acted.gone {
-            ctx.freshness.forget(me);
+        let gone = async {
+            ctx.hook(me, Point::BeforeAction(step)).await;
+            let acted = {
+                let _timer = ctx.metrics.time_step(step);
+                act::act(ctx, rotation, &gathered, &decision.action, &mut credentials).await
+            };
+            ctx.hook(me, Point::AfterAction(step)).await;
+            if acted.gone {
+                ctx.freshness.forget(me);
+                ctx.metrics.rotations.deleted(rotation);
+                return Ok::<_, Error>(true);
+            }
+            if let Some(written) = acted.rotation {
+                // Keep the status this pass persisted: a metadata write answers with the whole
+                // object.
+                *rotation = written;
+            }
+            let recorded = record(observed, &decision, acted.outcome, ctx.clock.now());
+            if Some(&recorded.status) != rotation.status.as_ref() {
+                *rotation = status::persist(ctx, rotation, &recorded.status).await?;
+            }
+            events::publish(ctx, rotation, &recorded.events).await;
+            Ok(false)
+        }
+        .instrument(tracing::info_span!("step", step))
+        .await?;
+        if gone {
             return Ok(Requeue::await_change());
         }
-        if let Some(written) = acted.rotation {
-            // Keep the status this pass persisted: a metadata write answers with the whole object.
-            *rotation = written;
-        }
-        let recorded = record(observed, &decision, acted.outcome, ctx.clock.now());
-        if Some(&recorded.status) != rotation.status.as_ref() {
-            *rotation = status::persist(ctx, rotation, &recorded.status).await?;
-        }
-        events::publish(ctx, rotation, &recorded.events).await;
     }
     // Bounded: yield to other rotations and come back at once.
     Ok(Requeue::requeue(Duration::ZERO))

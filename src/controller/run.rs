@@ -44,6 +44,7 @@ use super::{
 use crate::{
     api::{ClientSecretRotation, ClusterIdentityProvider, IdentityProvider},
     clock::{Clock, SystemClock},
+    metrics::Metrics,
     provider::sleeper::{Sleeper, TokioSleeper},
 };
 
@@ -58,6 +59,7 @@ pub struct Operator {
     hook: Option<Arc<dyn StepHook>>,
     reconcile_all: Option<BoxStream<'static, ()>>,
     ready: Option<watch::Sender<bool>>,
+    metrics: Metrics,
 }
 
 impl Operator {
@@ -71,7 +73,14 @@ impl Operator {
             hook: None,
             reconcile_all: None,
             ready: None,
+            metrics: Metrics::unregistered(),
         }
+    }
+
+    /// Records into `metrics` (the process's registry); by default the metrics go nowhere.
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Uses `clock` for every decision and for the provider.
@@ -115,7 +124,11 @@ impl Operator {
             hook,
             reconcile_all,
             ready,
+            metrics,
         } = self;
+        // Per-rotation series exist only while the controller runs (only the leader's); declared
+        // first so it is dropped last, after everything that could still record.
+        let _exporting = metrics.rotations.export();
         let page = config.page_size;
         let scope = config.namespace.clone();
         fn api<K>(client: &Client, scope: &Option<String>) -> Api<K>
@@ -221,14 +234,17 @@ impl Operator {
         let (rotations, writer) = reflector::store::<ClientSecretRotation>();
         let rotation_stream = {
             let index = index.clone();
-            watcher(
-                api::<ClientSecretRotation>(&client, &scope),
-                watches::base_config(page),
-            )
+            let series = metrics.rotations.clone();
+            let mut rotations_config = watches::base_config(page);
+            if let Some(selector) = &config.selector {
+                rotations_config = rotations_config.labels(selector);
+            }
+            watcher(api::<ClientSecretRotation>(&client, &scope), rotations_config)
             .default_backoff()
             .modify(watches::prune)
             .map_ok(move |event| {
                 index.apply_event(&event);
+                series.apply_event(&event);
                 raise_on_init_done(&event, &rotations_synced_tx);
                 event
             })
@@ -268,6 +284,7 @@ impl Operator {
             providers: ProviderCache::default(),
             freshness: Freshness::default(),
             hook,
+            metrics,
             synced,
             errors: Default::default(),
         });
@@ -306,7 +323,7 @@ impl Operator {
 
         let mut controller = Controller::for_stream(rotation_stream, rotations)
             .with_config(ControllerSettings::default().concurrency(config.concurrency))
-            .watches_stream(secrets, watches::secret_owner)
+            .watches_stream(secrets, watches::managed_secret_owner(&index))
             .watches_stream(deployments, watches::deployment_rotations(&index))
             .watches_stream(stateful_sets, watches::stateful_set_rotations(&index))
             .watches_stream(daemon_sets, watches::daemon_set_rotations(&index))
@@ -330,7 +347,11 @@ impl Operator {
             .run(reconcile, error_policy, ctx)
             .for_each(|result| async move {
                 match result {
-                    Ok((rotation, _)) => tracing::trace!(%rotation, "reconciled"),
+                    Ok((rotation, _)) => tracing::trace!(
+                        namespace = rotation.namespace.as_deref().unwrap_or_default(),
+                        name = %rotation.name,
+                        "reconciled"
+                    ),
                     Err(error) => tracing::warn!(%error, "controller"),
                 }
             })

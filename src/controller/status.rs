@@ -25,6 +25,7 @@ fn api(ctx: &Context, rotation: &ClientSecretRotation) -> Api<ClientSecretRotati
 fn remember(ctx: &Context, written: &ClientSecretRotation) {
     ctx.freshness.wrote(written);
     ctx.index.note_written(written);
+    ctx.metrics.rotations.written(written);
 }
 
 /// Persists `status` and returns the rotation as written.
@@ -54,6 +55,8 @@ pub async fn persist(
             source,
         })?;
     remember(ctx, &written);
+    // Counted only once the write succeeded: a pass that fails here plans the same step again.
+    ctx.metrics.rotations.status_written(rotation, &written);
     Ok(written)
 }
 

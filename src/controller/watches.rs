@@ -56,6 +56,15 @@ pub fn trigger_fingerprint(csr: &ClientSecretRotation) -> Option<u64> {
     Some(h.finish())
 }
 
+/// The rotation that controls a Secret the operator wrote, if the operator watches it (a
+/// `--selector` may leave the owner to another operator).
+pub fn managed_secret_owner(
+    index: &Arc<RotationIndex>,
+) -> impl Fn(PartialObjectMeta<Secret>) -> Option<ObjectRef<ClientSecretRotation>> + Send + Sync + 'static {
+    let index = index.clone();
+    move |secret| secret_owner(secret).filter(|r| index.contains(r))
+}
+
 /// The rotation that controls a Secret the operator wrote.
 pub fn secret_owner(secret: PartialObjectMeta<Secret>) -> Option<ObjectRef<ClientSecretRotation>> {
     let namespace = secret.metadata.namespace.clone()?;

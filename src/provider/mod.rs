@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use secrecy::SecretString;
 
 pub mod entra;
+pub mod observer;
 pub mod sleeper;
 
 /// Which application a rotation works on, and where its credential lives.

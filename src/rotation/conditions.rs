@@ -237,11 +237,12 @@ fn degraded(status: &ClientSecretRotationStatus, health: &Health) -> (&'static s
     ("False", reason::AS_EXPECTED, "no failure".to_owned())
 }
 
-/// Maps a failure reason onto the fixed set of reasons conditions may carry (failure reasons come
-/// from the provider seam or the shell; anything unknown becomes `StepFailed`).
-fn known_reason(r: &str) -> &'static str {
+/// Maps a failure reason onto the fixed set of reasons conditions (and the
+/// `secret_rotator_rotation_failures_total` metric) may carry: failure reasons come from the
+/// provider seam or the shell; anything unknown becomes `StepFailed`.
+pub fn known_reason(r: &str) -> &'static str {
     use crate::provider::Reason as P;
-    const PROVIDER: [P; 11] = [
+    const PROVIDER: [P; 12] = [
         P::AuthorizationDenied,
         P::LifetimeExceedsPolicy,
         P::CredentialTypeNotAllowed,
@@ -253,6 +254,7 @@ fn known_reason(r: &str) -> &'static str {
         P::ProviderUnavailable,
         P::InvalidConfiguration,
         P::UnexpectedResponse,
+        P::RequestRejected,
     ];
     if let Some(p) = PROVIDER.iter().find(|p| p.as_str() == r) {
         return p.as_str();
@@ -264,6 +266,7 @@ fn known_reason(r: &str) -> &'static str {
         "SecretNotOwned" => "SecretNotOwned",
         "StagingSecretLost" => "StagingSecretLost",
         "KubernetesApiError" => "KubernetesApiError",
+        "SignInSecretUnavailable" => "SignInSecretUnavailable",
         _ => reason::STEP_FAILED,
     }
 }

@@ -27,7 +27,7 @@ use super::{
     graph_error::{GraphError, GraphFailure},
     retry::{self, Attempt, RetryCause, RetryContext, RetryPolicy},
     sign_in::OperatorCredential,
-    transport::{self, HttpResponse},
+    transport::{Http, HttpResponse},
 };
 use crate::{
     clock::Clock,
@@ -37,8 +37,8 @@ use crate::{
 /// What the Graph client shares with the rest of the provider: the HTTP client, time and retry policy.
 #[derive(Debug)]
 pub struct Io {
-    /// The HTTP client.
-    pub http: reqwest::Client,
+    /// The HTTP client, observed.
+    pub http: Http,
     /// Where time comes from.
     pub clock: Arc<dyn Clock>,
     /// How to wait.
@@ -97,6 +97,8 @@ pub struct GraphRequest<'a> {
     pub body: Option<serde_json::Value>,
     /// Names the call in logs and errors.
     pub what: &'a str,
+    /// The operation's fixed name, for the request observer.
+    pub operation: &'static str,
     /// The object the call is about, for replication-lag tolerance.
     pub object: &'a ApplicationRef,
 }
@@ -201,6 +203,7 @@ impl GraphClient {
         retry::run(&ctx, request.what, |attempt| {
             let mut builder = io
                 .http
+                .client
                 .request(request.method.clone(), request.url.clone())
                 .bearer_auth(token.value.expose_secret())
                 .header("client-request-id", client_request_id)
@@ -209,7 +212,7 @@ impl GraphClient {
                 builder = builder.json(body);
             }
             async move {
-                let response = match transport::send(builder, request.what, io.clock.now()).await {
+                let response = match io.http.send(builder, request.operation, request.what, io.clock.now()).await {
                     Ok(response) => response,
                     Err(error) => return Attempt::Retry { cause: RetryCause::Transient { retry_after: None }, error },
                 };

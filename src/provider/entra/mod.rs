@@ -20,6 +20,7 @@ mod graph;
 mod graph_error;
 mod graph_model;
 mod hypotheses;
+pub mod operation;
 pub mod retry;
 mod sign_in;
 mod token_error;
@@ -51,8 +52,9 @@ use self::{
 use crate::{
     clock::{Clock, SystemClock},
     provider::{
-        ApplicationCredentials, ApplicationId, ApplicationRef, CheckOutcome, CredentialProvider, MintRequest,
-        MintedCredential, ProviderError, Reason,
+        ApplicationCredentials, ApplicationId, ApplicationRef, CheckOutcome, CredentialHolder,
+        CredentialProvider, MintRequest, MintedCredential, ProviderError, Reason,
+        observer::RequestObserver,
         sleeper::{Sleeper, TokioSleeper},
     },
 };
@@ -83,7 +85,7 @@ impl EntraProvider {
         let resolved = config.resolve()?;
         let operator = OperatorCredential::new(&config, &resolved)?;
         let io = Io {
-            http: transport::build_client(&config)?,
+            http: transport::Http::new(&config)?,
             clock,
             sleeper,
             retry: config.retry,
@@ -109,6 +111,12 @@ impl EntraProvider {
         })
     }
 
+    /// Reports every HTTP request this provider makes (each attempt) to `observer`.
+    pub fn observed_by(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.io.http.observer = observer;
+        self
+    }
+
     /// The endpoints this provider talks to.
     pub fn endpoints(&self) -> &ResolvedConfig {
         &self.resolved
@@ -126,6 +134,10 @@ impl EntraProvider {
                     url,
                     body: None,
                     what: "read credentials",
+                    operation: match app.holder {
+                        CredentialHolder::Application => operation::GET_APPLICATION,
+                        CredentialHolder::ServicePrincipal => operation::GET_SERVICE_PRINCIPAL,
+                    },
                     object: app,
                 },
             )
@@ -198,6 +210,7 @@ impl CredentialProvider for EntraProvider {
                     url,
                     body: Some(body),
                     what: "addPassword",
+                    operation: operation::ADD_PASSWORD,
                     object: app,
                 },
             )
@@ -225,6 +238,7 @@ impl CredentialProvider for EntraProvider {
             scope: &self.resolved.graph_scope,
             refresh_margin: self.io.refresh_margin,
             what: WHAT,
+            operation: operation::VERIFY_SECRET,
         };
         // NB: no cache: every check must reach the token endpoint, and the token is dropped at once.
         let outcome = request
@@ -276,6 +290,7 @@ impl CredentialProvider for EntraProvider {
                     url,
                     body: Some(body),
                     what: "removePassword",
+                    operation: operation::REMOVE_PASSWORD,
                     object: app,
                 },
             )

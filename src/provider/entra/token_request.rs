@@ -16,7 +16,7 @@ use super::{
     access_token::{AccessToken, parse_token_response},
     retry::{self, Attempt, RetryCause, RetryContext},
     token_error::{TokenError, TokenFailure},
-    transport,
+    transport::Http,
 };
 use crate::provider::ProviderError;
 
@@ -33,7 +33,7 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 /// A token request.
 pub struct TokenRequest<'a> {
     /// The HTTP client.
-    pub http: &'a reqwest::Client,
+    pub http: &'a Http,
     /// The token endpoint.
     pub url: &'a Url,
     /// The client id.
@@ -44,6 +44,8 @@ pub struct TokenRequest<'a> {
     pub refresh_margin: Duration,
     /// Names the call in logs and errors.
     pub what: &'a str,
+    /// The operation's fixed name, for the request observer.
+    pub operation: &'static str,
 }
 
 impl TokenRequest<'_> {
@@ -91,8 +93,12 @@ impl TokenRequest<'_> {
                 assertion
             }
         };
-        let request = self.http.post(self.url.clone()).form(&form);
-        let response = match transport::send(request, self.what, retry.clock.now()).await {
+        let request = self.http.client.post(self.url.clone()).form(&form);
+        let response = match self
+            .http
+            .send(request, self.operation, self.what, retry.clock.now())
+            .await
+        {
             Ok(response) => response,
             Err(error) => {
                 return Attempt::Retry {

@@ -6,14 +6,19 @@
 //!   would move a bearer token or a form with a secret to another place);
 //! * a transport failure becomes a [`Reason::ProviderUnavailable`] error whose text has no URL and no
 //!   body: reqwest's URL is stripped, only the error kinds and the cause chain remain;
-//! * response bodies are capped, so a misbehaving endpoint cannot exhaust memory.
+//! * response bodies are capped, so a misbehaving endpoint cannot exhaust memory;
+//! * every request sent is reported once to the provider's [`RequestObserver`], with its fixed
+//!   operation name and how it ended (never its URL or body).
 
-use std::time::Duration;
+use std::{fmt, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 
 use super::{config::EntraConfig, retry::parse_retry_after};
-use crate::provider::{ProviderError, Reason};
+use crate::provider::{
+    ProviderError, Reason,
+    observer::{RequestObserver, RequestOutcome, Unobserved},
+};
 
 /// Largest response body the client reads.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -35,6 +40,44 @@ impl HttpResponse {
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+}
+
+/// The HTTP client of one provider and who is told about its requests.
+#[derive(Clone)]
+pub struct Http {
+    /// The client.
+    pub client: reqwest::Client,
+    /// Told about every request.
+    pub observer: Arc<dyn RequestObserver>,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http").finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// A client for `config`, observed by nobody (yet).
+    pub fn new(config: &EntraConfig) -> Result<Self, ProviderError> {
+        Ok(Self {
+            client: build_client(config)?,
+            observer: Arc::new(Unobserved),
+        })
+    }
+
+    /// Sends a request of `operation` and reads the response, reporting how it ended.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        operation: &'static str,
+        what: &str,
+        now: Timestamp,
+    ) -> Result<HttpResponse, ProviderError> {
+        let (outcome, result) = send(request, what, now).await;
+        self.observer.observe(operation, outcome);
+        result
     }
 }
 
@@ -67,14 +110,18 @@ pub fn build_client(config: &EntraConfig) -> Result<reqwest::Client, ProviderErr
         })
 }
 
-/// Sends a request and reads the response.
-pub async fn send(
+/// Sends a request and reads the response; also says how the request ended.
+async fn send(
     request: reqwest::RequestBuilder,
     what: &str,
     now: Timestamp,
-) -> Result<HttpResponse, ProviderError> {
-    let mut response = request.send().await.map_err(|e| transport_error(e, what))?;
+) -> (RequestOutcome, Result<HttpResponse, ProviderError>) {
+    let mut response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => return (RequestOutcome::NetworkError, Err(transport_error(e, what))),
+    };
     let status = response.status().as_u16();
+    let outcome = RequestOutcome::of_status(status);
     let headers = response.headers();
     let retry_after = headers
         .get(reqwest::header::RETRY_AFTER)
@@ -85,21 +132,29 @@ pub async fn send(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(e, what))? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ProviderError::new(
-                Reason::UnexpectedResponse,
-                format!("{what}: response body larger than {MAX_BODY_BYTES} bytes"),
-            ));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    let error = ProviderError::new(
+                        Reason::UnexpectedResponse,
+                        format!("{what}: response body larger than {MAX_BODY_BYTES} bytes"),
+                    );
+                    return (RequestOutcome::ServerError, Err(error));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return (RequestOutcome::NetworkError, Err(transport_error(e, what))),
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(HttpResponse {
+    let response = HttpResponse {
         status,
         retry_after,
         request_id,
         body,
-    })
+    };
+    (outcome, Ok(response))
 }
 
 /// A transport error as a provider error, without URL or body.

@@ -4,5 +4,6 @@
 #![allow(dead_code)]
 
 pub mod hooks;
+pub mod metrics;
 pub mod workloads;
 pub mod world;

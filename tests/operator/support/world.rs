@@ -21,6 +21,7 @@ use secret_rotator::{
     api::{ClientSecretRotation, IdentityProvider, wellknown},
     cli::sandboxed::{self, Warp},
     controller::{ControllerConfig, Operator, StepHook},
+    metrics::{Metrics, endpoint},
     provider::entra::RetryPolicy,
 };
 use serde_json::{Value, json};
@@ -65,6 +66,11 @@ pub struct World {
     running: Option<Running>,
     warp: Option<Warp>,
     pub config: ControllerConfig,
+    /// What the in-process operator records into (its registry is served at `metrics_url`).
+    pub metrics: Metrics,
+    /// `http://127.0.0.1:<port>/metrics`, served by the operator's own `/metrics` route.
+    pub metrics_url: String,
+    metrics_server: JoinHandle<()>,
 }
 
 impl World {
@@ -126,6 +132,14 @@ impl World {
             replication_lag_delay: Duration::from_millis(100),
         };
         config.error_backoff = (Duration::from_millis(200), Duration::from_secs(2));
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let router = endpoint::router(Arc::new(registry));
+        let metrics_server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
         let world = Self {
             api,
             client,
@@ -141,6 +155,9 @@ impl World {
             running: None,
             warp: None,
             config,
+            metrics,
+            metrics_url,
+            metrics_server,
         };
         world.create_operator_secret(NS, "entra-operator").await;
         world
@@ -207,6 +224,7 @@ impl World {
         self.reconcile_all = Some(tx);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut operator = Operator::new(self.operator_client.clone(), self.config.clone())
+            .metrics(self.metrics.clone())
             .clock(Arc::new(EmulatorClock(self.em.clone())))
             .reconcile_all_on(futures::stream::unfold(rx, |mut rx| async move {
                 rx.recv().await.map(|()| ((), rx))
@@ -455,8 +473,25 @@ impl World {
     }
 }
 
+impl World {
+    /// Scrapes the in-process operator's `/metrics`.
+    pub async fn scrape(&self) -> super::metrics::Scrape {
+        super::metrics::scrape(&self.metrics_url).await
+    }
+
+    /// Scrapes until `done` holds.
+    pub async fn scrape_until(
+        &self,
+        what: &str,
+        done: impl Fn(&super::metrics::Scrape) -> bool,
+    ) -> super::metrics::Scrape {
+        super::metrics::scrape_until(&self.metrics_url, what, done).await
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
+        self.metrics_server.abort();
         self.normal_time();
         if let Some(running) = self.running.take() {
             running.task.abort();

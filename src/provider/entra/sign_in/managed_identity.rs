@@ -16,7 +16,8 @@ use super::super::{
     access_token::{AccessToken, parse_token_response},
     hypotheses::GRAPH_SCOPE_SUFFIX,
     retry::{self, Attempt, RetryCause, RetryContext},
-    transport,
+    operation,
+    transport::Http,
 };
 use crate::provider::{ProviderError, Reason};
 
@@ -50,7 +51,7 @@ impl ImdsRequest {
     /// Fetches a token for `scope`.
     pub async fn fetch(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         scope: &str,
         refresh_margin: Duration,
         retry: &RetryContext<'_>,
@@ -66,9 +67,12 @@ impl ImdsRequest {
             }
         }
         retry::run(retry, WHAT, |attempt| {
-            let request = http.get(url.clone()).header("Metadata", "true");
+            let request = http.client.get(url.clone()).header("Metadata", "true");
             async move {
-                let response = match transport::send(request, WHAT, retry.clock.now()).await {
+                let response = match http
+                    .send(request, operation::MANAGED_IDENTITY_TOKEN, WHAT, retry.clock.now())
+                    .await
+                {
                     Ok(response) => response,
                     Err(error) => {
                         return Attempt::Retry {

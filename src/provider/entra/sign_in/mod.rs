@@ -23,7 +23,9 @@ use super::{
     config::{EntraConfig, FederatedToken, ManagedIdentitySignIn, OperatorSignIn, ResolvedConfig},
     retry::RetryContext,
     token_error::TokenFailure,
+    operation,
     token_request::{ClientAuth, TokenRequest},
+    transport::Http,
 };
 use crate::provider::{ProviderError, Reason};
 
@@ -98,7 +100,7 @@ impl OperatorCredential {
     /// Fetches a fresh Graph token.
     pub async fn fetch(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         token_url: &Url,
         scope: &str,
         refresh_margin: Duration,
@@ -143,6 +145,7 @@ impl OperatorCredential {
             scope,
             refresh_margin,
             what: WHAT,
+            operation: operation::TOKEN,
         };
         match request.send(retry, auth).await? {
             Ok(token) => Ok(token),
