@@ -99,7 +99,11 @@ impl Demo {
 
     /// The kubeconfig path the header prints.
     async fn kubeconfig(&mut self) -> PathBuf {
-        let line = self.line("naming the kubeconfig", |l| l.trim_start().starts_with("kubeconfig ")).await;
+        let line = self
+            .line("naming the kubeconfig", |l| {
+                l.trim_start().starts_with("kubeconfig ")
+            })
+            .await;
         PathBuf::from(line.trim_start().trim_start_matches("kubeconfig").trim())
     }
 
@@ -182,7 +186,11 @@ fn times(stdout: &str) -> Vec<u64> {
     stdout
         .lines()
         .filter_map(|l| time.captures(l))
-        .map(|c| c[1].parse::<u64>().unwrap() * 600 + c[2].parse::<u64>().unwrap() * 10 + c[3].parse::<u64>().unwrap())
+        .map(|c| {
+            c[1].parse::<u64>().unwrap() * 600
+                + c[2].parse::<u64>().unwrap() * 10
+                + c[3].parse::<u64>().unwrap()
+        })
         .collect()
 }
 
@@ -191,9 +199,16 @@ async fn the_demo_rotates_twice_with_zero_downtime_and_prints_only_hints() {
     install_rustls();
     let mut demo = Demo::start(&["--rotations", "2", "--speed", "20", "--no-color"]);
     let kubeconfig = demo.kubeconfig().await;
-    assert!(kubeconfig.is_file(), "{} exists while the demo runs", kubeconfig.display());
+    assert!(
+        kubeconfig.is_file(),
+        "{} exists while the demo runs",
+        kubeconfig.display()
+    );
     let (client, server) = client_from(&kubeconfig).await;
-    assert!(server.starts_with("https://127.0.0.1:"), "a loopback HTTPS server: {server}");
+    assert!(
+        server.starts_with("https://127.0.0.1:"),
+        "a loopback HTTPS server: {server}"
+    );
 
     // While the demo runs, the printed kubeconfig reaches its API server: the rotation is there,
     // and every value the Secret takes is collected, to check none is ever printed.
@@ -201,24 +216,42 @@ async fn the_demo_rotates_twice_with_zero_downtime_and_prints_only_hints() {
     let secrets: Api<Secret> = Api::namespaced(client, NAMESPACE);
     let mut seen_rotation = false;
     let mut values: Vec<String> = vec![];
+    let mut seen_secret = false;
+    let whole_secret = Regex::new(r"^[A-Za-z0-9._~-]{3}8Q~[A-Za-z0-9._~-]{34}$").unwrap();
     while demo.child.try_wait().unwrap().is_none() {
         if let Ok(list) = rotations.list(&Default::default()).await {
-            seen_rotation |= list.items.iter().any(|r| r.metadata.name.as_deref() == Some(ROTATION));
+            seen_rotation |= list
+                .items
+                .iter()
+                .any(|r| r.metadata.name.as_deref() == Some(ROTATION));
         }
-        if let Ok(Some(secret)) = secrets.get_opt(SECRET).await
-            && let Some(value) = secret.data.as_ref().and_then(|d| d.get("client-secret"))
-        {
-            let value = String::from_utf8(value.0.clone()).unwrap();
-            if !values.contains(&value) {
-                values.push(value);
+        // The Secret, and the staging Secret the operator keeps a new key in while verifying it.
+        if let Ok(list) = secrets.list(&Default::default()).await {
+            for secret in list.items {
+                seen_secret |= secret.metadata.name.as_deref() == Some(SECRET);
+                for value in secret.data.unwrap_or_default().into_values() {
+                    let value = String::from_utf8_lossy(&value.0).into_owned();
+                    if whole_secret.is_match(&value) && !values.contains(&value) {
+                        values.push(value);
+                    }
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (status, stdout, stderr) = demo.finish().await;
-    assert!(status.success(), "exit status {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(seen_rotation, "a kube::Client from the printed kubeconfig listed the rotation");
-    assert!(!kubeconfig.exists(), "the temporary kubeconfig is removed at exit");
+    assert!(
+        status.success(),
+        "exit status {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        seen_rotation,
+        "a kube::Client from the printed kubeconfig listed the rotation"
+    );
+    assert!(
+        !kubeconfig.exists(),
+        "the temporary kubeconfig is removed at exit"
+    );
 
     // Header: where to look from a second terminal.
     assert!(stdout.contains("kubectl --kubeconfig "), "{stdout}");
@@ -230,8 +263,20 @@ async fn the_demo_rotates_twice_with_zero_downtime_and_prints_only_hints() {
         [1, 2, 3],
         "{stdout}"
     );
-    let first = ["minted", "probe", "verified", "written", "restarted", "rollout-complete", "done"];
-    assert!(in_order(&sections[0].1, &first), "rotation 1: {:?}\n{stdout}", sections[0].1);
+    let first = [
+        "minted",
+        "probe",
+        "verified",
+        "written",
+        "restarted",
+        "rollout-complete",
+        "done",
+    ];
+    assert!(
+        in_order(&sections[0].1, &first),
+        "rotation 1: {:?}\n{stdout}",
+        sections[0].1
+    );
     for (n, steps) in &sections[1..] {
         let wanted = [
             "minted",
@@ -246,10 +291,16 @@ async fn the_demo_rotates_twice_with_zero_downtime_and_prints_only_hints() {
             "done",
         ];
         assert!(in_order(steps, &wanted), "rotation {n}: {steps:?}\n{stdout}");
-        assert!(!steps.iter().any(|s| s == "warning"), "rotation {n}: {steps:?}\n{stdout}");
+        assert!(
+            !steps.iter().any(|s| s == "warning"),
+            "rotation {n}: {steps:?}\n{stdout}"
+        );
     }
     let times = times(&stdout);
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "times never go back: {times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "times never go back: {times:?}"
+    );
 
     // The summary.
     for expected in [
@@ -259,14 +310,23 @@ async fn the_demo_rotates_twice_with_zero_downtime_and_prints_only_hints() {
         "orphans      none",
         "final state  Ready=True (UpToDate)",
     ] {
-        assert!(stdout.contains(expected), "summary line {expected:?} in\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "summary line {expected:?} in\n{stdout}"
+        );
     }
 
     // No secret value anywhere, only hints; the hints shown are the real keys'.
-    assert!(!values.is_empty(), "the Secret was read while the demo ran");
+    assert!(
+        seen_secret && !values.is_empty(),
+        "the Secret was read while the demo ran"
+    );
     for value in &values {
         assert!(!stdout.contains(value.as_str()) && !stderr.contains(value.as_str()));
-        assert!(stdout.contains(&format!("{}…", &value[..3])), "the hint of a key the Secret held");
+        assert!(
+            stdout.contains(&format!("{}…", &value[..3])),
+            "the hint of a key the Secret held"
+        );
     }
     let entra_secret = Regex::new(r"[A-Za-z0-9._~-]{3}8Q~[A-Za-z0-9._~-]{4,}").unwrap();
     assert!(!entra_secret.is_match(&stdout), "{stdout}");
@@ -277,30 +337,54 @@ async fn the_demo_rotates_twice_with_zero_downtime_and_prints_only_hints() {
 async fn ctrl_c_stops_the_demo_cleanly() {
     let mut demo = Demo::start(&["--no-color"]);
     let kubeconfig = demo.kubeconfig().await;
-    demo.line("saying the operator runs", |l| l.contains("operator running")).await;
+    demo.line("saying the operator runs", |l| l.contains("operator running"))
+        .await;
     demo.interrupt();
     let (status, stdout, stderr) = demo.finish().await;
     assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
-    assert!(stdout.contains("Interrupted: stopping the operator and the sandbox."), "{stdout}");
+    assert!(
+        stdout.contains("Interrupted: stopping the operator and the sandbox."),
+        "{stdout}"
+    );
     assert!(!stdout.contains("Summary"), "{stdout}");
     assert!(!kubeconfig.exists(), "the temporary kubeconfig is removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_running_stays_up_after_the_summary_until_ctrl_c() {
-    let mut demo = Demo::start(&["--rotations", "1", "--speed", "20", "--keep-running", "--no-color"]);
+    let mut demo = Demo::start(&[
+        "--rotations",
+        "1",
+        "--speed",
+        "20",
+        "--keep-running",
+        "--no-color",
+    ]);
     let kubeconfig = demo.kubeconfig().await;
     demo.line("with the summary", |l| l.starts_with("Summary")).await;
-    demo.line("saying it keeps running", |l| l.starts_with("Still running")).await;
+    demo.line("saying it keeps running", |l| l.starts_with("Still running"))
+        .await;
     // The operator goes on: the timeline shows the next rotation.
-    demo.line("heading a further rotation", |l| l.contains("── rotation 3 · scheduled")).await;
+    demo.line("heading a further rotation", |l| {
+        l.contains("── rotation 3 · scheduled")
+    })
+    .await;
     assert!(kubeconfig.is_file(), "the kubeconfig stays while the demo runs");
     demo.interrupt();
     let (status, stdout, stderr) = demo.finish().await;
-    assert!(status.success(), "a completed demo stopped by Ctrl-C: {status}\n{stdout}\n{stderr}");
-    assert!(stdout.contains("Stopping the operator and the sandbox."), "{stdout}");
     assert!(
-        stdout.contains(&format!("kubectl --kubeconfig {} describe csrot payments-api -n demo", kubeconfig.display())),
+        status.success(),
+        "a completed demo stopped by Ctrl-C: {status}\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("Stopping the operator and the sandbox."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "kubectl --kubeconfig {} describe csrot payments-api -n demo",
+            kubeconfig.display()
+        )),
         "{stdout}"
     );
     assert!(!kubeconfig.exists(), "the temporary kubeconfig is removed");
@@ -330,7 +414,10 @@ fn bad_flags_say_what_to_use_and_help_explains_the_flags() {
     let out = run(&["--lifetime", "30s"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--lifetime 30s is out of range: use 1m"), "{stderr}");
+    assert!(
+        stderr.contains("--lifetime 30s is out of range: use 1m"),
+        "{stderr}"
+    );
     let out = run(&["--lifetime", "1m", "--overlap", "30s"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most a quarter of the lifetime"));

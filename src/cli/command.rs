@@ -1,5 +1,5 @@
-//! The command line of the `secret-rotator` binary, as clap types: `main` parses it, and the
-//! README test (`tests/readme_examples.rs`) checks every documented invocation against it.
+//! The command line of the `secret-rotator` binary, as clap types: `main` parses it, and being
+//! in the library, tests can check it (`Cli::command()`).
 //!
 //! Invariant: this is the only definition of the command line; `main` only dispatches.
 

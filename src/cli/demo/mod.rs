@@ -162,7 +162,9 @@ pub enum DemoError {
     #[error("{0} key(s) left valid at Entra that the rotation no longer tracks (see the summary)")]
     Orphans(usize),
     /// A replica held a secret Entra refused.
-    #[error("downtime: {failures} of {probes} probes of the replicas' secrets were refused by Entra (see the summary)")]
+    #[error(
+        "downtime: {failures} of {probes} probes of the replicas' secrets were refused by Entra (see the summary)"
+    )]
     Downtime {
         /// Refused probes.
         failures: usize,
@@ -281,10 +283,16 @@ fn keep_running_hints(stage: &Stage, p: Printer) {
     let me = program();
     p.line("");
     p.line(p.style.bold("Still running: the operator keeps rotating. Try:"));
-    p.line(format!("  kubectl --kubeconfig {k} get csrot,secrets,deployments -n {NAMESPACE}"));
-    p.line(format!("  kubectl --kubeconfig {k} describe csrot {ROTATION} -n {NAMESPACE}"));
+    p.line(format!(
+        "  kubectl --kubeconfig {k} get csrot,secrets,deployments -n {NAMESPACE}"
+    ));
+    p.line(format!(
+        "  kubectl --kubeconfig {k} describe csrot {ROTATION} -n {NAMESPACE}"
+    ));
     p.line(format!("  {me} status --kubeconfig {k} -n {NAMESPACE}"));
-    p.line(format!("  {me} rotate {ROTATION} --kubeconfig {k} -n {NAMESPACE}"));
+    p.line(format!(
+        "  {me} rotate {ROTATION} --kubeconfig {k} -n {NAMESPACE}"
+    ));
     p.line("Ctrl-C stops.");
 }
 
@@ -300,7 +308,9 @@ fn init_logging() {
 }
 
 fn program() -> String {
-    std::env::args().next().unwrap_or_else(|| "secret-rotator".to_owned())
+    std::env::args()
+        .next()
+        .unwrap_or_else(|| "secret-rotator".to_owned())
 }
 
 fn header(stage: &Stage, args: &DemoArgs, p: Printer) {
@@ -318,7 +328,9 @@ fn header(stage: &Stage, args: &DemoArgs, p: Printer) {
     p.line(format!("  kubeconfig      {kubeconfig}"));
     p.line("");
     p.line("Watch it from a second terminal:");
-    p.line(format!("  kubectl --kubeconfig {kubeconfig} get csrot -n {NAMESPACE} -w"));
+    p.line(format!(
+        "  kubectl --kubeconfig {kubeconfig} get csrot -n {NAMESPACE} -w"
+    ));
     p.line("");
     let speed = if args.speed > 1 {
         format!(
@@ -328,7 +340,9 @@ fn header(stage: &Stage, args: &DemoArgs, p: Printer) {
     } else {
         String::new()
     };
-    p.line(s.dim(&format!("Times are elapsed sandbox time{speed}. Ctrl-C stops the demo.")));
+    p.line(s.dim(&format!(
+        "Times are elapsed sandbox time{speed}. Ctrl-C stops the demo."
+    )));
 }
 
 async fn show(

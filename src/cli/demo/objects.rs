@@ -164,7 +164,10 @@ mod tests {
     fn the_operator_gets_the_rbac_it_ships() {
         let objects = operator_rbac().unwrap();
         let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
-        assert!(kinds.contains(&"ClusterRole") && kinds.contains(&"ClusterRoleBinding"), "{kinds:?}");
+        assert!(
+            kinds.contains(&"ClusterRole") && kinds.contains(&"ClusterRoleBinding"),
+            "{kinds:?}"
+        );
         assert_eq!(kinds[0], "ServiceAccount");
     }
 
@@ -172,7 +175,13 @@ mod tests {
     fn the_deployment_reads_the_secret_as_env_and_file() {
         let d = deployment(3);
         let container = &d["spec"]["template"]["spec"]["containers"][0];
-        assert!(container["env"].as_array().unwrap().iter().any(|e| e["name"] == ENV_VAR));
+        assert!(
+            container["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == ENV_VAR)
+        );
         assert_eq!(container["volumeMounts"][0]["mountPath"], MOUNT_PATH);
         assert_eq!(d["spec"]["replicas"], 3);
     }

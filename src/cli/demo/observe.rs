@@ -70,15 +70,14 @@ impl Sources {
     fn held(&self, value: &SecretString) -> Held {
         Held {
             hint: value.expose_secret().chars().take(3).collect(),
-            authenticates: self
-                .em
-                .authenticates_secret(&self.tenant, &self.client_id, value),
+            authenticates: self.em.authenticates_secret(&self.tenant, &self.client_id, value),
         }
     }
 
     fn holding(&self, r: &ReplicaView) -> Holding {
         let from_secret = |s: &Option<sandbox::apiserver::workloads::SecretKeyRef>| {
-            s.as_ref().is_some_and(|s| s.secret == SECRET && s.key == SECRET_KEY)
+            s.as_ref()
+                .is_some_and(|s| s.secret == SECRET && s.key == SECRET_KEY)
         };
         let env = r
             .containers
@@ -91,7 +90,11 @@ impl Sources {
             .iter()
             .flat_map(|c| c.files.iter())
             .find(|f| from_secret(&f.source))
-            .map(|f| self.held(&SecretString::from(String::from_utf8_lossy(f.value.expose_secret()).into_owned())));
+            .map(|f| {
+                self.held(&SecretString::from(
+                    String::from_utf8_lossy(f.value.expose_secret()).into_owned(),
+                ))
+            });
         Holding {
             replica: r.name.clone(),
             phase: phase_word(r.phase),

@@ -129,7 +129,10 @@ mod tests {
     fn bad_flags_say_what_to_use() {
         assert!(matches!(
             Timing::from_flags("90d", "10s"),
-            Err(TimingError::NotADuration { flag: "--lifetime", .. })
+            Err(TimingError::NotADuration {
+                flag: "--lifetime",
+                ..
+            })
         ));
         assert_eq!(
             Timing::from_flags("30s", "5s").unwrap_err().to_string(),
@@ -151,7 +154,10 @@ mod tests {
         );
         assert!(matches!(
             parse_timeout("soon"),
-            Err(TimingError::NotADuration { flag: "--timeout", .. })
+            Err(TimingError::NotADuration {
+                flag: "--timeout",
+                ..
+            })
         ));
     }
 

@@ -112,7 +112,8 @@ impl Stage {
                 what: "starting the Entra emulator".into(),
                 detail: e.to_string(),
             })?;
-        let api = sandboxed::api_server_on(&em, ApiServer::builder().workload_config(simulator(speed))).build();
+        let api =
+            sandboxed::api_server_on(&em, ApiServer::builder().workload_config(simulator(speed))).build();
         // NB: HTTPS, because kubectl sends a kubeconfig's token only to TLS servers.
         let api_handle = api
             .serve_tls((listen.address, listen.apiserver_port))
@@ -143,9 +144,11 @@ impl Stage {
                 (dir.join("kubeconfig"), Some(dir))
             }
         };
-        let text = api_handle
-            .kubeconfig(ADMIN_TOKEN)
-            .replacen("    namespace: default\n", &format!("    namespace: {NAMESPACE}\n"), 1);
+        let text = api_handle.kubeconfig(ADMIN_TOKEN).replacen(
+            "    namespace: default\n",
+            &format!("    namespace: {NAMESPACE}\n"),
+            1,
+        );
         std::fs::write(&kubeconfig, text).map_err(|source| DemoError::Kubeconfig {
             path: kubeconfig.clone(),
             source,
@@ -167,7 +170,10 @@ impl Stage {
         let api_version = object["apiVersion"].as_str().unwrap_or_default().to_owned();
         let kind = object["kind"].as_str().unwrap_or_default().to_owned();
         let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-        let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default().to_owned();
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let what = || format!("creating {kind} {name}");
         let rt = self
             .api

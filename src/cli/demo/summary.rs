@@ -103,9 +103,13 @@ impl Summary {
             .filter(|c| c.reason != RotationReason::Initial)
             .collect();
         let durations: Vec<SignedDuration> = rotated.iter().map(|c| c.took).collect();
-        let range = match (durations.iter().min(), durations.iter().max()) {
-            (Some(a), Some(b)) if a == b => format!(", each in {}", span(*a)),
-            (Some(a), Some(b)) => format!(", each in {}–{}", span(*a), span(*b)),
+        // Compared as printed: 22.4s and 22.6s both read `22s`.
+        let range = match (
+            durations.iter().min().map(|d| span(*d)),
+            durations.iter().max().map(|d| span(*d)),
+        ) {
+            (Some(a), Some(b)) if a == b => format!(", each in {a}"),
+            (Some(a), Some(b)) => format!(", each in {a}–{b}"),
             _ => String::new(),
         };
         let initial = if self.completed.iter().any(|c| c.reason == RotationReason::Initial) {
@@ -118,7 +122,11 @@ impl Summary {
             format!(
                 "{} done{initial} (rotation {}){range}",
                 rotated.len(),
-                rotated.iter().map(|c| c.id.to_string()).collect::<Vec<_>>().join(", ")
+                rotated
+                    .iter()
+                    .map(|c| c.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
 
@@ -132,7 +140,10 @@ impl Summary {
                 )),
             ));
         } else if d.probes == 0 {
-            out.push(row("downtime", style.red("unknown: no replica held a secret to probe")));
+            out.push(row(
+                "downtime",
+                style.red("unknown: no replica held a secret to probe"),
+            ));
         } else {
             out.push(row(
                 "downtime",
@@ -207,12 +218,16 @@ impl Summary {
             ));
         }
         if let Some(next) = self.end.renewal {
-            state.push_str(&format!("; next rotation in {}", span(next.duration_since(self.now))));
+            state.push_str(&format!(
+                "; next rotation in {}",
+                span(next.duration_since(self.now))
+            ));
         }
         out.push(row("final state", state));
         out.push(row(
             "secrets",
-            "none printed: keys appear by their hint, the first three characters Entra shows publicly".to_owned(),
+            "none printed: keys appear by their hint, the first three characters Entra shows publicly"
+                .to_owned(),
         ));
         out
     }
@@ -277,12 +292,29 @@ mod tests {
         let s = summary(vec![], 1234);
         assert!(s.zero_downtime());
         let text = s.lines(Style { color: false }).join("\n");
-        assert!(text.contains("rotations    2 done after the first key was issued (rotation 2, 3), each in 22s–25s"), "{text}");
+        assert!(
+            text.contains(
+                "rotations    2 done after the first key was issued (rotation 2, 3), each in 22s–25s"
+            ),
+            "{text}"
+        );
         assert!(text.contains("downtime     none: 1234 probes"), "{text}");
-        assert!(text.contains("keys         2 minted, 1 revoked; valid at Entra now: Cc3…"), "{text}");
+        assert!(
+            text.contains("keys         2 minted, 1 revoked; valid at Entra now: Cc3…"),
+            "{text}"
+        );
         assert!(text.contains("orphans      none"), "{text}");
         assert!(s.succeeded());
         assert!(text.contains("final state  Ready=True (UpToDate); Secret demo/creds holds Cc3…, expires in 40s; next rotation in 10s"), "{text}");
+    }
+
+    #[test]
+    fn durations_that_print_alike_are_one() {
+        let mut s = summary(vec![], 10);
+        s.completed[1].took = SignedDuration::from_millis(22_400);
+        s.completed[2].took = SignedDuration::from_millis(22_600);
+        let text = s.lines(Style { color: false }).join("\n");
+        assert!(text.contains("(rotation 2, 3), each in 22s\n"), "{text}");
     }
 
     #[test]
@@ -300,7 +332,10 @@ mod tests {
         assert!(!s.zero_downtime());
         let text = s.lines(Style { color: false }).join("\n");
         assert!(text.contains("1 of 50 probes refused by Entra"), "{text}");
-        assert!(text.contains("at 01:01: web-x held Aa1… (env), which Entra refused"), "{text}");
+        assert!(
+            text.contains("at 01:01: web-x held Aa1… (env), which Entra refused"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -218,7 +218,9 @@ fn reason_words(reason: RotationReason) -> &'static str {
         RotationReason::Initial => "initial: the Secret holds no key yet",
         RotationReason::Scheduled => "scheduled: the current key reached its renewal time",
         RotationReason::Manual => "requested with secret-rotator rotate",
-        RotationReason::Emergency => "emergency: the current key is revoked as soon as the new one is written",
+        RotationReason::Emergency => {
+            "emergency: the current key is revoked as soon as the new one is written"
+        }
         RotationReason::CredentialMissing => "the current key disappeared from the application",
         RotationReason::TargetSecretMissing => "the Secret was deleted",
         RotationReason::SecretNotRecognized => "the Secret holds a value that matches no key",
@@ -315,8 +317,14 @@ impl Timeline {
 
     /// The keys at Entra, one line each, with their role for the rotation.
     pub fn key_lines(&self, o: &Observation<'_>) -> Vec<String> {
-        let current = o.status.and_then(|s| s.current.as_ref()).map(|c| c.key_id.as_str());
-        let previous = o.status.and_then(|s| s.previous.as_ref()).map(|c| c.key_id.as_str());
+        let current = o
+            .status
+            .and_then(|s| s.current.as_ref())
+            .map(|c| c.key_id.as_str());
+        let previous = o
+            .status
+            .and_then(|s| s.previous.as_ref())
+            .map(|c| c.key_id.as_str());
         let in_flight = o
             .status
             .and_then(|s| s.rotation.as_ref())
@@ -446,7 +454,12 @@ impl Timeline {
         });
     }
 
-    fn degradation(&mut self, o: &Observation<'_>, status: &ClientSecretRotationStatus, out: &mut Vec<Entry>) {
+    fn degradation(
+        &mut self,
+        o: &Observation<'_>,
+        status: &ClientSecretRotationStatus,
+        out: &mut Vec<Entry>,
+    ) {
         let degraded = status
             .conditions
             .iter()
@@ -745,16 +758,17 @@ mod tests {
         let old_replicas = [holding("web-a", "Old"), holding("web-b", "Old")];
         let new_replicas = [holding("web-c", "New"), holding("web-d", "New")];
         let mut lines = vec![];
-        let mut look = |tl: &mut Timeline, now: i64, status: &ClientSecretRotationStatus, keys, replicas, rollout| {
-            let o = Observation {
-                now: t(now),
-                status: Some(status),
-                rollout,
-                keys,
-                replicas,
+        let mut look =
+            |tl: &mut Timeline, now: i64, status: &ClientSecretRotationStatus, keys, replicas, rollout| {
+                let o = Observation {
+                    now: t(now),
+                    status: Some(status),
+                    rollout,
+                    keys,
+                    replicas,
+                };
+                lines.extend(texts(&tl.observe(&o)));
             };
-            lines.extend(texts(&tl.observe(&o)));
-        };
         // Idle: nothing to say.
         look(&mut tl, 10, &status, &keys_before, &old_replicas, None);
         // Started, minted.
@@ -874,11 +888,18 @@ mod tests {
             }
         }
         let first = texts(&tl.observe(&o(&status, &keys)));
-        assert!(first.iter().any(|l| l == "warning Degraded VerificationTimedOut: never authenticated"));
+        assert!(
+            first
+                .iter()
+                .any(|l| l == "warning Degraded VerificationTimedOut: never authenticated")
+        );
         assert!(texts(&tl.observe(&o(&status, &keys))).is_empty(), "said once");
         status.rotation = None;
         let after = texts(&tl.observe(&o(&status, &keys)));
-        assert!(after[0].starts_with("warning rotation 2 was abandoned"), "{after:?}");
+        assert!(
+            after[0].starts_with("warning rotation 2 was abandoned"),
+            "{after:?}"
+        );
         assert!(tl.completed().is_empty());
         assert_eq!(
             tl.abandoned(),
