@@ -804,17 +804,18 @@ mod tests {
         status.current = Some(record(new, "New", 30));
         status.previous = Some(record(old, "Old", 0));
         status.rotation = Some(r.clone());
-        let rollout = Some(RolloutCounts {
+        let counts = RolloutCounts {
             desired: 2,
             replicas: 3,
             updated: 1,
             ready: 2,
             observed_generation: 3,
-        });
+        };
+        let rollout = Some(counts);
         // The Deployment controller has not seen the restart yet: nothing to say about it.
         let stale = Some(RolloutCounts {
             observed_generation: 2,
-            ..rollout.unwrap()
+            ..counts
         });
         look(&mut tl, 40, &status, &keys_both, &old_replicas, stale);
         look(&mut tl, 41, &status, &keys_both, &old_replicas, rollout);
