@@ -64,12 +64,11 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=20))]
     pub replicas: u16,
     /// Run the sandbox's clock this many times faster than real time (1: real time). NB: kubectl
-    /// then shows ages as `<invalid>`, the sandbox's clock being ahead of yours.
+    /// may then show ages as `<invalid>`, the sandbox's clock being ahead of yours.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub speed: u32,
     /// Give up (exit status 1) if the rotations have not all finished after this much real time,
-    /// as a Go duration (default: the rotations' sandbox time at --speed, plus 3m for a slow
-    /// machine).
+    /// as a Go duration (default: lifetime × (rotations + 1) ÷ speed, plus 3m for a slow machine).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Stay up after the summary (the operator keeps rotating) so you can explore with kubectl and

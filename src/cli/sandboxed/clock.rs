@@ -35,7 +35,7 @@ pub fn api_server_on(em: &Emulator, builder: ApiServerBuilder) -> ApiServerBuild
     builder.clock(move || clock.now())
 }
 
-/// Makes emulator time run `factor` times faster than real time until stopped (or dropped): every
+/// Makes emulator time run `factor` times faster than real time until dropped: every
 /// tick of real time, the clock moves `factor - 1` ticks more, then `on_tick` runs (for example
 /// to ask the controller to look at every rotation: its own timers run in real time).
 ///
@@ -61,11 +61,6 @@ impl Warp {
             }
         });
         Self { stop, task }
-    }
-
-    /// Back to real time.
-    pub fn stop(self) {
-        // Drop does it.
     }
 }
 
