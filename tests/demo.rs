@@ -212,8 +212,10 @@ async fn the_demo_rotates_twice_with_zero_downtime_and_prints_only_hints() {
 
     // While the demo runs, the printed kubeconfig reaches its API server: the rotation is there,
     // and every value the Secret takes is collected, to check none is ever printed.
-    let rotations: Api<ClientSecretRotation> = Api::namespaced(client.clone(), NAMESPACE);
-    let secrets: Api<Secret> = Api::namespaced(client, NAMESPACE);
+    // Its context's namespace is the demo's, so `kubectl get csrot` needs no `-n`.
+    assert_eq!(client.default_namespace(), NAMESPACE);
+    let rotations: Api<ClientSecretRotation> = Api::default_namespaced(client.clone());
+    let secrets: Api<Secret> = Api::default_namespaced(client);
     let mut seen_rotation = false;
     let mut values: Vec<String> = vec![];
     let mut seen_secret = false;
