@@ -170,11 +170,9 @@ mod tests {
             .collect()
     }
 
-    /// A selector, the labels of an object, and whether it matches.
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
-
     #[test]
     fn kubectl_syntax_parses_and_matches_like_kubernetes() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
         let cases: &[Case] = &[
             ("team=payments", &[("team", "payments")], true),
             ("team==payments", &[("team", "other")], false),
