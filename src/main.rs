@@ -1,51 +1,29 @@
-//! The `secret-rotator` binary: parses the command line and hands over to
-//! [`secret_rotator::cli`].
-
-use std::path::PathBuf;
+//! The `secret-rotator` binary: parses the command line ([`secret_rotator::cli::command`]) and
+//! hands over to [`secret_rotator::cli`].
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use secret_rotator::cli::{
+    self,
+    command::{Cli, Command},
+    demo::Finished,
+};
 
-#[derive(Parser)]
-#[command(
-    name = "secret-rotator",
-    version,
-    about = "Rotates OAuth client secrets before they expire"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the operator.
-    Run(Box<secret_rotator::cli::run::RunArgs>),
-    /// Start a local Kubernetes API server and Microsoft Entra emulator (for trying the operator
-    /// without a cluster or a tenant), and keep them up until interrupted.
-    Sandbox(secret_rotator::cli::sandbox::SandboxArgs),
-    /// Write the CustomResourceDefinitions, one file per CRD (`<plural>.<group>.yaml`).
-    Crd {
-        /// Directory to write into.
-        #[arg(long, default_value = "crds")]
-        output_dir: PathBuf,
-        /// Print every CRD to standard output (as one multi-document YAML stream) instead.
-        #[arg(long)]
-        stdout: bool,
-    },
-    /// Request a rotation now (sets the rotation's request annotation, like `cmctl renew`).
-    Rotate(secret_rotator::cli::rotate::RotateArgs),
-    /// Show every rotation: Ready, current key, expiry, next rotation, last error.
-    Status(secret_rotator::cli::status::StatusArgs),
-}
+/// Exit status of a command interrupted with Ctrl-C (128 + SIGINT), as shells report it.
+const INTERRUPTED: i32 = 130;
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => {
-            secret_rotator::cli::runtime()?.block_on(secret_rotator::cli::run::run(*args))?;
+            cli::runtime()?.block_on(cli::run::run(*args))?;
+        }
+        Command::Demo(args) => {
+            if cli::runtime()?.block_on(cli::demo::run(args))? == Finished::Interrupted {
+                std::process::exit(INTERRUPTED);
+            }
         }
         Command::Sandbox(args) => {
-            secret_rotator::cli::runtime()?.block_on(secret_rotator::cli::sandbox::run(args))?;
+            cli::runtime()?.block_on(cli::sandbox::run(args))?;
         }
         Command::Crd { output_dir, stdout } => {
             if stdout {
@@ -61,11 +39,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Rotate(args) => {
-            let requested = secret_rotator::cli::block_on(secret_rotator::cli::rotate::run(&args))??;
+            let requested = cli::block_on(cli::rotate::run(&args))??;
             println!("{requested}");
         }
         Command::Status(args) => {
-            let table = secret_rotator::cli::block_on(secret_rotator::cli::status::run(&args))??;
+            let table = cli::block_on(cli::status::run(&args))??;
             print!("{table}");
         }
     }

@@ -1,6 +1,7 @@
 //! The operator's HTTP server (axum): the probes of [`super::health`] on `--health-address` and
 //! `/metrics` ([`crate::metrics::endpoint`]) on `--metrics-address`; one listener serves both
-//! when the addresses are equal (the default, `0.0.0.0:8080`, the chart's container port).
+//! when the addresses are equal (the default: `--metrics-address` follows `--health-address`,
+//! `0.0.0.0:8080`, the chart's container port).
 //!
 //! Invariant: every listener is bound before `run` goes on, so a taken port fails the start with
 //! the address and the flag to change, instead of a process that runs without its probes.

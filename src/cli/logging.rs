@@ -12,17 +12,18 @@
 //! one's; nothing is logged that the events and spans do not already hold (which never includes a
 //! secret value).
 
-use std::fmt;
+use std::{fmt, io::IsTerminal};
 
 use serde_json::{Map, Value};
 use tracing::{Event, Subscriber, field::Field};
 use tracing_subscriber::{
-    EnvFilter,
+    EnvFilter, Layer,
     field::Visit,
     fmt::{
         FmtContext, FormatEvent, FormattedFields, MakeWriter,
         format::{JsonFields, Writer},
     },
+    layer::SubscriberExt,
     registry::LookupSpan,
 };
 
@@ -57,29 +58,43 @@ fn filter_of(spec: &str) -> Result<EnvFilter, LoggingError> {
     })
 }
 
-/// A subscriber writing `format` lines to `writer`.
-pub fn subscriber<W>(format: LogFormat, filter: EnvFilter, writer: W) -> Box<dyn Subscriber + Send + Sync>
+/// A subscriber writing `format` lines to `writer`; `ansi` colours text lines (for a terminal
+/// only: escape codes would clutter a file or a log pipeline).
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    ansi: bool,
+) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => Box::new(builder.finish()),
-        LogFormat::Json => Box::new(
-            builder
-                .fmt_fields(JsonFields::new())
-                .event_format(FlatJson)
-                .finish(),
-        ),
+        LogFormat::Text => Box::new(registry.with(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi))),
+        LogFormat::Json => Box::new(registry.with(json_layer(writer))),
     }
+}
+
+/// The layer writing [`FlatJson`] lines to `writer` (what `--log-format json` installs; tests
+/// compose it with other layers to see exactly what the operator would write).
+pub fn json_layer<S, W>(writer: W) -> impl Layer<S> + Send + Sync
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(false)
+        .fmt_fields(JsonFields::new())
+        .event_format(FlatJson)
 }
 
 /// Installs the global subscriber, writing to standard error. `RUST_LOG`, when set, wins over
 /// `level`.
 pub fn init(format: LogFormat, level: &str) -> Result<(), LoggingError> {
-    let subscriber = subscriber(format, filter(level)?, std::io::stderr);
+    let ansi = std::io::stderr().is_terminal();
+    let subscriber = subscriber(format, filter(level)?, std::io::stderr, ansi);
     tracing::subscriber::set_global_default(subscriber).map_err(|e| LoggingError(e.to_string()))
 }
 
@@ -183,7 +198,7 @@ mod tests {
 
     fn capture(format: LogFormat, f: impl FnOnce()) -> String {
         let buffer = Buffer::default();
-        let subscriber = subscriber(format, EnvFilter::new("debug"), buffer.clone());
+        let subscriber = subscriber(format, EnvFilter::new("debug"), buffer.clone(), false);
         tracing::subscriber::with_default(subscriber, f);
         String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
     }

@@ -1,5 +1,6 @@
-//! The commands of the `secret-rotator` binary: [`run`] (the operator process), [`sandbox`] (a
-//! local API server and Entra emulator), and the user-facing commands that talk to a cluster as
+//! The commands of the `secret-rotator` binary, parsed by [`command`]: [`run`] (the operator
+//! process), [`demo`] (the operator at work on an in-process sandbox), [`sandbox`] (a local API
+//! server and Entra emulator, wired by [`sandboxed`]), and the user-facing commands that talk to a cluster as
 //! kubectl does: [`rotate`] (request a rotation now) and [`status`] (a table of every rotation),
 //! with the kubeconfig handling they share in [`kubeconfig`]. The process concerns of `run` live
 //! in [`logging`], [`signals`], [`health`], [`http_server`], [`label_selector`] and [`leader`].
@@ -8,6 +9,8 @@
 //! thin async shell around one `kube::Client`; errors are typed and say what to do next; no
 //! secret value is ever read (`status` reads only the rotations' status, never a Secret).
 
+pub mod command;
+pub mod demo;
 pub mod health;
 pub mod http_server;
 pub mod kubeconfig;
@@ -17,6 +20,7 @@ pub mod logging;
 pub mod rotate;
 pub mod run;
 pub mod sandbox;
+pub mod sandboxed;
 pub mod signals;
 pub mod status;
 

@@ -80,11 +80,7 @@ pub enum RunError {
 const IN_CLUSTER_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// The resources the operator needs from its CRDs.
-const CRD_RESOURCES: [&str; 3] = [
-    "clientsecretrotations",
-    "identityproviders",
-    "clusteridentityproviders",
-];
+const CRD_RESOURCES: [&str; 3] = ["clientsecretrotations", "identityproviders", "clusteridentityproviders"];
 
 const EXAMPLES: &str = "\
 Examples:
@@ -129,28 +125,23 @@ pub struct RunArgs {
     selector: Option<String>,
     /// The namespace the operator runs in (its Lease lives there). Default: the pod's namespace,
     /// or `secret-rotator`.
-    #[arg(long, env = "POD_NAMESPACE", value_name = "NAMESPACE", help_heading = "Scope")]
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        value_name = "NAMESPACE",
+        help_heading = "Scope"
+    )]
     operator_namespace: Option<String>,
 
     /// Address of `/healthz` and `/readyz` (the probes), e.g. `0.0.0.0:8080` or `127.0.0.1:0`
     /// (any free port).
-    #[arg(
-        long,
-        default_value = "0.0.0.0:8080",
-        value_name = "ADDRESS",
-        help_heading = "HTTP"
-    )]
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDRESS", help_heading = "HTTP")]
     health_address: SocketAddr,
-    /// Address of `/metrics` (OpenMetrics text for Prometheus). When equal to
-    /// `--health-address` (the default), one listener serves all three paths: the chart's
-    /// container port `http`, 8080.
-    #[arg(
-        long,
-        default_value = "0.0.0.0:8080",
-        value_name = "ADDRESS",
-        help_heading = "HTTP"
-    )]
-    metrics_address: SocketAddr,
+    /// Address of `/metrics` (OpenMetrics text for Prometheus). Default: the `--health-address`,
+    /// and when both are equal one listener serves all three paths (the chart's container port
+    /// `http`, 8080).
+    #[arg(long, value_name = "ADDRESS", help_heading = "HTTP")]
+    metrics_address: Option<SocketAddr>,
 
     /// Log format: `text` for people, `json` for log pipelines (one object per line; lines about
     /// a rotation carry its `namespace`, `name`, `rotation` number and `step`).
@@ -173,20 +164,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAMESPACE", help_heading = "Leader election")]
     lease_namespace: Option<String>,
     /// Seconds a lease stays valid without renewal (a dead leader is replaced after this).
-    #[arg(
-        long,
-        default_value_t = 15,
-        value_name = "SECONDS",
-        help_heading = "Leader election"
-    )]
+    #[arg(long, default_value_t = 15, value_name = "SECONDS", help_heading = "Leader election")]
     lease_duration_seconds: u64,
     /// Seconds before expiry the leader renews (shorter than the lease duration).
-    #[arg(
-        long,
-        default_value_t = 5,
-        value_name = "SECONDS",
-        help_heading = "Leader election"
-    )]
+    #[arg(long, default_value_t = 5, value_name = "SECONDS", help_heading = "Leader election")]
     lease_renew_grace_seconds: u64,
     /// This replica's identity in the Lease (default: the pod name, or host name plus a random
     /// suffix).
@@ -285,8 +266,7 @@ async fn preflight(connection: &Connection) -> Result<(), RunError> {
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     logging::init(args.log_format, &args.log_level)?;
     check_flags(&args)?;
-    let selector =
-        label_selector::parse(args.selector.as_deref().unwrap_or_default())?.map(|s| s.to_string());
+    let selector = label_selector::parse(args.selector.as_deref().unwrap_or_default())?.map(|s| s.to_string());
     let operator_namespace = operator_namespace(&args);
 
     let mut registry = Registry::default();
@@ -295,7 +275,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let readiness = Arc::new(readiness);
     let bound = http_server::serve(
         args.health_address,
-        args.metrics_address,
+        // NB: following --health-address, so moving the probes alone never leaves /metrics
+        // binding the default port (two processes on one host would collide there).
+        args.metrics_address.unwrap_or(args.health_address),
         ready_rx,
         Arc::new(registry),
     )
@@ -388,15 +370,23 @@ mod tests {
     fn health_and_metrics_share_the_charts_port_by_default() {
         let args = parse(&[]).unwrap();
         assert_eq!(args.health_address, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(args.metrics_address, args.health_address);
+        assert_eq!(args.metrics_address, None, "follows --health-address");
         assert_eq!(args.selector, None);
+    }
+
+    #[test]
+    fn metrics_follow_a_moved_health_address_unless_given() {
+        let args = parse(&["--health-address", "127.0.0.1:9000"]).unwrap();
+        assert_eq!(args.metrics_address.unwrap_or(args.health_address), args.health_address);
+        let args = parse(&["--health-address", "127.0.0.1:9000", "--metrics-address", "127.0.0.1:9001"]).unwrap();
+        assert_eq!(args.metrics_address, Some("127.0.0.1:9001".parse().unwrap()));
     }
 
     #[test]
     fn selector_has_a_short_form() {
         let args = parse(&["-l", "shard=a", "--metrics-address", "127.0.0.1:9090"]).unwrap();
         assert_eq!(args.selector.as_deref(), Some("shard=a"));
-        assert_eq!(args.metrics_address, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(args.metrics_address, Some("127.0.0.1:9090".parse().unwrap()));
     }
 
     #[test]

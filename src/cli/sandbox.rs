@@ -3,16 +3,17 @@
 //! writes a kubeconfig, prints where everything is and how to seed the emulator, and stays up until
 //! interrupted. The two share one clock: `POST /_emulator/clock/advance` moves both.
 
-use std::{io::Write, net::IpAddr, path::PathBuf};
+use std::{io::Write, net::IpAddr, path::PathBuf, time::Duration};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{Api, api::PostParams};
 use sandbox::{
     apiserver::{ADMIN_TOKEN, ApiServer},
     entra::Emulator,
 };
 
-use super::signals;
+use super::{
+    sandboxed::{self, CrdInstallError},
+    signals,
+};
 
 /// Why the sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,7 @@ pub enum SandboxError {
     },
     /// Installing the CRDs.
     #[error("installing the CRDs: {0}")]
-    InstallCrds(#[source] kube::Error),
+    InstallCrds(#[source] CrdInstallError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
@@ -59,8 +60,7 @@ pub struct SandboxArgs {
 /// Runs `sandbox`.
 pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     let emulator = Emulator::new();
-    let clock = emulator.clone();
-    let api = ApiServer::builder().clock(move || clock.now()).build();
+    let api = sandboxed::api_server_on(&emulator, ApiServer::builder()).build();
     // NB: HTTPS: kubectl sends a kubeconfig's token only to TLS servers.
     let api_handle = api
         .serve_tls((args.address, args.apiserver_port))
@@ -81,12 +81,9 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     std::fs::write(&kubeconfig, api_handle.kubeconfig(ADMIN_TOKEN))
         .map_err(io(format!("writing {}", kubeconfig.display())))?;
     if args.install_crds {
-        let crds: Api<CustomResourceDefinition> = Api::all(api.client());
-        for crd in crate::api::crds() {
-            crds.create(&PostParams::default(), &crd)
-                .await
-                .map_err(SandboxError::InstallCrds)?;
-        }
+        sandboxed::install_crds(&api.client(), Duration::from_secs(60))
+            .await
+            .map_err(SandboxError::InstallCrds)?;
     }
     let entra = entra_handle.url().to_owned();
     let mut out = std::io::stdout().lock();

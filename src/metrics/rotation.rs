@@ -513,3 +513,192 @@ impl Drop for Exporting {
         self.0.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::watcher::Event;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const T0: &str = "2026-01-01T00:00:00Z";
+    const T1: &str = "2026-01-02T00:00:00Z";
+    const T2: &str = "2026-03-01T00:00:00Z";
+
+    fn second(t: &str) -> i64 {
+        t.parse::<jiff::Timestamp>().unwrap().as_second()
+    }
+
+    fn status(v: Value) -> ClientSecretRotationStatus {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn in_flight(phase: &str) -> Value {
+        json!({"id": 2, "reason": "Manual", "phase": phase, "startedAt": T0, "displayName": "d"})
+    }
+
+    fn failure(attempts: i32, at: &str) -> Value {
+        json!({"step": "Mint", "reason": "Throttled", "message": "m", "attempts": attempts,
+               "lastFailureTime": at, "nextRetryTime": at, "retryable": true})
+    }
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Value {
+        json!({"type": type_, "status": status, "reason": reason, "message": "",
+               "lastTransitionTime": T0})
+    }
+
+    #[test]
+    fn a_snapshot_is_the_status_gauges() {
+        assert_eq!(Snapshot::of(None), Snapshot::default());
+        let s = status(json!({
+            "current": {"keyId": "k1", "origin": "Minted", "expiresAt": T2},
+            "renewalTime": T1,
+            "conditions": [
+                condition("Ready", "True", "Ready"),
+                condition("Degraded", "True", "RolloutStalled"),
+            ],
+            "credentials": [
+                {"keyId": "k1", "expiresAt": T2, "role": "Current"},
+                {"keyId": "u1", "expiresAt": T1, "role": "Unmanaged"},
+            ],
+        }));
+        let snapshot = Snapshot::of(Some(&s));
+        assert_eq!(snapshot.expiration, Some(second(T2)));
+        assert_eq!(snapshot.renewal, Some(second(T1)));
+        assert!(snapshot.ready);
+        assert!(snapshot.rollout_stuck);
+        assert_eq!(snapshot.unmanaged, BTreeMap::from([("u1".to_owned(), second(T1))]));
+
+        let other = status(json!({"conditions": [
+            condition("Ready", "False", "Failing"),
+            condition("Degraded", "True", "Throttled"),
+        ]}));
+        let snapshot = Snapshot::of(Some(&other));
+        assert_eq!((snapshot.ready, snapshot.rollout_stuck), (false, false));
+        assert_eq!((snapshot.expiration, snapshot.renewal), (None, None));
+    }
+
+    #[test]
+    fn transitions_count_ends_and_new_failures() {
+        let idle = status(json!({"lastRotationTime": T0}));
+        let flying = status(json!({"lastRotationTime": T0, "rotation": in_flight("Retiring")}));
+        let completed = status(json!({"lastRotationTime": T1}));
+        let abandoning = status(json!({"lastRotationTime": T0, "rotation": in_flight("Abandoning")}));
+        let failed_once = status(json!({"rotation": in_flight("Pending"), "failure": failure(1, T0)}));
+        let failed_twice = status(json!({"rotation": in_flight("Pending"), "failure": failure(2, T1)}));
+        let cases = [
+            (None, Some(&idle), None, None),
+            (Some(&idle), Some(&flying), None, None),
+            (Some(&flying), Some(&flying), None, None),
+            (Some(&flying), Some(&completed), Some(Ended::Succeeded), None),
+            (Some(&abandoning), Some(&idle), Some(Ended::Failed), None),
+            // Gone without a new completion time: abandoned, not succeeded.
+            (Some(&flying), Some(&idle), Some(Ended::Failed), None),
+            (Some(&flying), Some(&failed_once), None, Some("Throttled")),
+            (Some(&failed_once), Some(&failed_once), None, None),
+            (Some(&failed_once), Some(&failed_twice), None, Some("Throttled")),
+        ];
+        for (i, (before, after, ended, failure)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                Transition::between(before, after),
+                Transition { ended, failure },
+                "case {i}"
+            );
+        }
+        let odd = status(json!({"failure": {"step": "Mint", "reason": "SomethingNew", "message": "",
+            "attempts": 1, "lastFailureTime": T0, "nextRetryTime": T0, "retryable": true}}));
+        assert_eq!(
+            Transition::between(None, Some(&odd)).failure,
+            Some("StepFailed"),
+            "reasons are a fixed set"
+        );
+    }
+
+    fn csr(name: &str, uid: &str, rv: u64, s: Value) -> ClientSecretRotation {
+        serde_json::from_value(json!({
+            "apiVersion": "secret-rotator.dev/v1alpha1", "kind": "ClientSecretRotation",
+            "metadata": {"name": name, "namespace": "team-a", "uid": uid, "resourceVersion": rv.to_string()},
+            "spec": {"providerRef": {"name": "entra"}, "application": {"clientId": "c"},
+                     "secret": {"name": "s"}},
+            "status": s,
+        }))
+        .unwrap()
+    }
+
+    fn exposition(registry: &Registry) -> String {
+        crate::metrics::encode(registry).unwrap()
+    }
+
+    fn series_of(text: &str, name: &str) -> usize {
+        let needle = format!("name=\"{name}\"");
+        text.lines().filter(|l| l.contains(&needle)).count()
+    }
+
+    fn ready_status(expires: &str) -> Value {
+        json!({
+            "current": {"keyId": "k1", "origin": "Minted", "expiresAt": expires},
+            "conditions": [condition("Ready", "True", "Ready")],
+            "credentials": [{"keyId": "u1", "expiresAt": T1, "role": "Unmanaged"}],
+        })
+    }
+
+    #[test]
+    fn series_live_while_exporting_and_while_the_rotation_exists() {
+        let mut registry = Registry::default();
+        let series = Arc::new(RotationSeries::register(&mut registry));
+        let a = csr("a", "uid-a", 5, ready_status(T2));
+
+        // Not exporting (a standby): nothing.
+        series.apply_event(&Event::Apply(a.clone()));
+        assert_eq!(series_of(&exposition(&registry), "a"), 0);
+
+        let exporting = series.export();
+        series.apply_event(&Event::Apply(a.clone()));
+        let text = exposition(&registry);
+        assert!(text.contains(&format!(
+            "secret_expiration_timestamp_seconds{{namespace=\"team-a\",name=\"a\"}} {}",
+            second(T2)
+        )));
+        assert!(text.contains("ready{namespace=\"team-a\",name=\"a\"} 1"), "{text}");
+        assert!(text.contains("rotations_total{namespace=\"team-a\",name=\"a\",result=\"failed\"} 0"));
+        assert!(text.contains("key_id=\"u1\""));
+
+        // An older resourceVersion does not go back in time.
+        series.written(&csr("a", "uid-a", 4, ready_status(T1)));
+        assert!(exposition(&registry).contains(&format!("name=\"a\"}} {}", second(T2))));
+
+        // A failure is counted once per recorded failure; the credential goes away with status.
+        let mut failing = ready_status(T2);
+        failing["failure"] = failure(1, T0);
+        failing["credentials"] = json!([]);
+        failing["conditions"] = json!([condition("Ready", "False", "Failing")]);
+        let before = csr("a", "uid-a", 6, ready_status(T2));
+        series.status_written(&before, &csr("a", "uid-a", 7, failing.clone()));
+        let text = exposition(&registry);
+        assert!(text.contains("rotation_failures_total{namespace=\"team-a\",name=\"a\",reason=\"Throttled\"} 1"));
+        assert!(text.contains("ready{namespace=\"team-a\",name=\"a\"} 0"));
+        assert!(!text.contains("key_id=\"u1\""), "the unmanaged credential is gone: {text}");
+
+        // Deleted: every series goes, and a late write of the operator's own does not revive it.
+        series.apply_event(&Event::Delete(a.clone()));
+        assert_eq!(series_of(&exposition(&registry), "a"), 0);
+        series.written(&csr("a", "uid-a", 8, failing));
+        assert_eq!(series_of(&exposition(&registry), "a"), 0);
+
+        // Recreated under the same name: a new uid starts over.
+        series.apply_event(&Event::Apply(csr("a", "uid-a2", 9, ready_status(T2))));
+        assert!(series_of(&exposition(&registry), "a") > 0);
+
+        // A relist that no longer contains it (deleted while the watch was down) removes it.
+        series.apply_event(&Event::Init);
+        series.apply_event(&Event::InitApply(csr("b", "uid-b", 10, ready_status(T2))));
+        series.apply_event(&Event::InitDone);
+        let text = exposition(&registry);
+        assert_eq!(series_of(&text, "a"), 0, "{text}");
+        assert!(series_of(&text, "b") > 0);
+
+        // Losing the lead: no per-rotation series at all.
+        drop(exporting);
+        assert_eq!(series_of(&exposition(&registry), "b"), 0);
+    }
+}

@@ -3,21 +3,12 @@
 //! the operator's application and target applications it owns, a namespace with an
 //! `IdentityProvider`, and the real controller running in-process on the emulator's clock.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use k8s_openapi::{
-    api::core::v1::{Namespace, Secret},
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client,
     api::{Patch, PatchParams, PostParams},
     runtime::wait::await_condition,
 };
@@ -27,8 +18,8 @@ use sandbox::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use secret_rotator::{
-    api::{self, ClientSecretRotation, IdentityProvider, wellknown},
-    clock::Clock,
+    api::{ClientSecretRotation, IdentityProvider, wellknown},
+    cli::sandboxed::{self, Warp},
     controller::{ControllerConfig, Operator, StepHook},
     metrics::{Metrics, endpoint},
     provider::entra::RetryPolicy,
@@ -39,7 +30,6 @@ use tokio::{sync::mpsc, task::JoinHandle};
 /// The namespace the tests' rotations live in.
 pub const NS: &str = "team-a";
 /// The Graph app role the operator's application holds.
-pub const OWNED_BY: &str = "Application.ReadWrite.OwnedBy";
 /// The operator's bearer token at the sandbox API server.
 pub const OPERATOR_TOKEN: &str = "secret-rotator-operator-token";
 /// The user the operator's token authenticates as.
@@ -48,14 +38,7 @@ pub const OPERATOR_USER: &str = "secret-rotator-operator";
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The emulator's clock, as the operator's.
-#[derive(Debug, Clone)]
-pub struct EmulatorClock(pub Emulator);
-
-impl Clock for EmulatorClock {
-    fn now(&self) -> jiff::Timestamp {
-        self.0.now()
-    }
-}
+pub use secret_rotator::cli::sandboxed::EmulatorClock;
 
 /// A running operator.
 struct Running {
@@ -81,20 +64,13 @@ pub struct World {
     pub apps: Vec<CreatedApplication>,
     reconcile_all: Option<mpsc::UnboundedSender<()>>,
     running: Option<Running>,
-    warp: Option<(JoinHandle<()>, Arc<AtomicBool>)>,
+    warp: Option<Warp>,
     pub config: ControllerConfig,
     /// What the in-process operator records into (its registry is served at `metrics_url`).
     pub metrics: Metrics,
     /// `http://127.0.0.1:<port>/metrics`, served by the operator's own `/metrics` route.
     pub metrics_url: String,
     metrics_server: JoinHandle<()>,
-}
-
-fn crd_ready(crd: &CustomResourceDefinition) -> bool {
-    crd.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
 }
 
 impl World {
@@ -108,28 +84,14 @@ impl World {
             .try_init();
         let em = Emulator::new();
         let em_server = em.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let clock = em.clone();
-        let api = ApiServer::builder().clock(move || clock.now()).build();
+        let api = sandboxed::api_server_on(&em, ApiServer::builder()).build();
         let client = api.client();
         // The operator signs in with a token of its own (all-powerful: the RBAC it needs is the
         // chart's concern), so the access log tells its requests apart from the test's.
         api.add_token(OPERATOR_TOKEN, OPERATOR_USER, &["system:masters"]);
         let operator_client = api.client_with_token(OPERATOR_TOKEN);
 
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in api::crds() {
-            let name = crd.name_any();
-            crds.create(&PostParams::default(), &crd).await.unwrap();
-            tokio::time::timeout(
-                PATIENCE,
-                await_condition(crds.clone(), &name, |c: Option<&CustomResourceDefinition>| {
-                    c.is_some_and(crd_ready)
-                }),
-            )
-            .await
-            .expect("CRD established in time")
-            .unwrap();
-        }
+        sandboxed::install_crds(&client, PATIENCE).await.unwrap();
         let namespaces: Api<Namespace> = Api::all(client.clone());
         namespaces
             .create(
@@ -139,31 +101,26 @@ impl World {
             .await
             .unwrap();
 
-        let tenant = em
-            .create_tenant(TenantSpec {
+        let operator = sandboxed::seed_operator(
+            &em,
+            TenantSpec {
                 domains: vec!["contoso.onmicrosoft.com".into()],
                 ..TenantSpec::default()
-            })
-            .unwrap()
-            .id;
-        let operator_app = em
-            .create_application(&tenant, ApplicationSpec::new("secret-rotator"))
-            .unwrap();
-        let operator_sp = operator_app.service_principal_id.clone().unwrap();
-        em.grant_app_roles(&operator_sp, &[OWNED_BY]).unwrap();
+            },
+            "secret-rotator",
+        )
+        .unwrap();
         let operator_secret = em
-            .seed_password(&operator_app.app_id, PasswordSpec::default())
+            .seed_password(&operator.app.app_id, PasswordSpec::default())
             .unwrap()
             .secret;
         let apps = (0..apps)
             .map(|i| {
-                let app = em
-                    .create_application(&tenant, ApplicationSpec::new(&format!("app-{i}")))
-                    .unwrap();
-                em.add_owner(&app.object_id, &operator_sp).unwrap();
-                app
+                sandboxed::add_owned_application(&em, &operator, ApplicationSpec::new(&format!("app-{i}")))
+                    .unwrap()
             })
             .collect();
+        let (tenant, operator_app) = (operator.tenant, operator.app);
 
         let mut config = ControllerConfig::new("secret-rotator");
         config.provider_retry = RetryPolicy {
@@ -328,29 +285,17 @@ impl World {
     /// every 100 ms the clock moves `(factor - 1) * 100 ms` more and every rotation is looked at.
     pub fn warp(&mut self, factor: u32) {
         self.normal_time();
-        let stop = Arc::new(AtomicBool::new(false));
-        let em = self.em.clone();
         let tx = self.reconcile_all.clone();
-        let flag = stop.clone();
-        let task = tokio::spawn(async move {
-            let step = Duration::from_millis(100);
-            while !flag.load(Ordering::SeqCst) {
-                tokio::time::sleep(step).await;
-                em.advance(step * factor.saturating_sub(1));
-                if let Some(tx) = &tx {
-                    let _ = tx.send(());
-                }
+        self.warp = Some(Warp::start(self.em.clone(), factor, move || {
+            if let Some(tx) = &tx {
+                let _ = tx.send(());
             }
-        });
-        self.warp = Some((task, stop));
+        }));
     }
 
     /// Back to real time.
     pub fn normal_time(&mut self) {
-        if let Some((task, stop)) = self.warp.take() {
-            stop.store(true, Ordering::SeqCst);
-            task.abort();
-        }
+        self.warp = None;
     }
 
     /// The rotations API of the test namespace.
