@@ -73,11 +73,7 @@ fn requirement_of(r: &str) -> Result<Expression, String> {
         let mut head = r[..open].split_whitespace();
         let (key, op) = match (head.next(), head.next(), head.next()) {
             (Some(key), Some(op), None) => (key, op),
-            _ => {
-                return Err(format!(
-                    "{r:?}: expected `key in (values)` or `key notin (values)`"
-                ));
-            }
+            _ => return Err(format!("{r:?}: expected `key in (values)` or `key notin (values)`")),
         };
         let values: BTreeSet<String> = close[open + 1..]
             .split(',')
@@ -100,9 +96,7 @@ fn requirement_of(r: &str) -> Result<Expression, String> {
         return Ok(Expression::Equal(key_of(key.trim())?, value_of(value.trim())?));
     }
     if r.contains(['<', '>']) {
-        return Err(format!(
-            "{r:?}: `<` and `>` are not label selector operators here"
-        ));
+        return Err(format!("{r:?}: `<` and `>` are not label selector operators here"));
     }
     Ok(Expression::Exists(key_of(r)?))
 }

@@ -255,13 +255,7 @@ mod tests {
         assert_eq!(minted["attempt"], 2);
         assert_eq!(minted["level"], "WARN");
         assert_eq!(minted["spans"], serde_json::json!(["reconcile", "step"]));
-        assert!(
-            minted["timestamp"]
-                .as_str()
-                .unwrap()
-                .parse::<jiff::Timestamp>()
-                .is_ok()
-        );
+        assert!(minted["timestamp"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
     }
 
     #[test]
@@ -272,10 +266,7 @@ mod tests {
             tracing::info!(name = "event", "x");
         });
         let line = &lines(&out)[0];
-        assert_eq!(
-            (&line["name"], &line["depth"]),
-            (&Value::from("event"), &Value::from(2))
-        );
+        assert_eq!((&line["name"], &line["depth"]), (&Value::from("event"), &Value::from(2)));
     }
 
     #[test]
@@ -284,10 +275,7 @@ mod tests {
             let _s = tracing::info_span!("reconcile", namespace = "team-a", name = "my-app").entered();
             tracing::info!("planned");
         });
-        assert!(
-            out.contains("reconcile{namespace=\"team-a\" name=\"my-app\"}"),
-            "{out}"
-        );
+        assert!(out.contains("reconcile{namespace=\"team-a\" name=\"my-app\"}"), "{out}");
         assert!(serde_json::from_str::<Value>(out.trim()).is_err());
     }
 

@@ -157,14 +157,8 @@ impl Transition {
             _ => None,
         };
         let identity = |s: Option<&ClientSecretRotationStatus>| {
-            s.and_then(|s| s.failure.as_ref()).map(|f| {
-                (
-                    f.step.clone(),
-                    f.reason.clone(),
-                    f.attempts,
-                    f.last_failure_time.clone(),
-                )
-            })
+            s.and_then(|s| s.failure.as_ref())
+                .map(|f| (f.step.clone(), f.reason.clone(), f.attempts, f.last_failure_time.clone()))
         };
         let failure = match after.and_then(|s| s.failure.as_ref()) {
             Some(f) if identity(before) != identity(after) => Some(known_reason(&f.reason)),
