@@ -43,10 +43,11 @@ use secret_rotator::api::{
     ClientSecretRotation, ClusterIdentityProvider, CredentialOrigin, IdentityProvider, RotationPhase,
     wellknown,
 };
+use secret_rotator::cli::sandboxed::tenant::OWNED_BY;
 use serde_json::{Value, json};
 use support::{
     workloads::Workloads,
-    world::{NS, OWNED_BY, World, condition, merge},
+    world::{NS, World, condition, merge},
 };
 
 const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
