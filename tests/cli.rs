@@ -399,3 +399,38 @@ async fn the_binary_rotates_and_shows_status_through_a_kubeconfig() {
     assert!(err.contains("no cluster configured"), "{err}");
     handle.shutdown().await;
 }
+
+#[test]
+fn run_refuses_a_bad_selector_or_a_taken_port_with_what_to_change() {
+    let home = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = binary(
+        &["run", "-l", "tier in (prod", "--health-address", "127.0.0.1:0"],
+        home.path(),
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("invalid label selector \"tier in (prod\": unbalanced parentheses"),
+        "{stderr}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (ok, _, stderr) = binary(
+        &[
+            "run",
+            "--health-address",
+            "127.0.0.1:0",
+            "--metrics-address",
+            &address,
+        ],
+        home.path(),
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("cannot serve /metrics on {address}"))
+            && stderr.contains("--metrics-address"),
+        "{stderr}"
+    );
+}

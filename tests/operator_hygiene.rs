@@ -1,7 +1,9 @@
 //! Secret hygiene of the whole operator: with every log at TRACE captured, a rotation from
 //! adoption through verification, promotion, rollout, a manual and an emergency rotation, a
-//! throttled attempt and a deletion, no secret value (nor its base64 form) appears in the logs, in
-//! Events, in the rotation's status, or in any error the operator reported.
+//! throttled attempt and a deletion, no secret value (nor its base64 form) appears in the logs (as
+//! text and as the JSON lines of `--log-format json`, which are checked to be JSON objects with the
+//! rotation's `namespace` and `name` at the top level), in the scraped `/metrics`, in Events, in the
+//! rotation's status, or in any error the operator reported.
 //!
 //! Its own test binary: the capture is the process-wide subscriber.
 
@@ -25,13 +27,13 @@ use kube::{
 };
 use sandbox::entra::{FaultAction, FaultRule, PasswordSpec};
 use secrecy::ExposeSecret;
-use secret_rotator::api::wellknown;
+use secret_rotator::{api::wellknown, cli::logging};
 use serde_json::json;
 use support::{
     workloads::{Workloads, create_workload, workload},
     world::{NS, World, spec},
 };
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -55,12 +57,19 @@ impl<'a> MakeWriter<'a> for Capture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_value_reaches_logs_events_status_or_errors() {
+    // Two captures of the same events: text with every span event, and the JSON lines
+    // `run --log-format json` writes.
     let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+    let json_capture = Capture::default();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::TRACE)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(capture.clone())
+                .with_ansi(false)
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL),
+        )
+        .with(logging::json_layer(json_capture.clone()))
         .try_init()
         .expect("the only subscriber of this test binary");
 
@@ -168,6 +177,22 @@ async fn no_secret_value_reaches_logs_events_status_or_errors() {
         })
         .await;
     let status_json = serde_json::to_string(&last.status).unwrap();
+    let scraped = w
+        .scrape_until("the rotation's series", |s| {
+            !s.of_rotation(NS, "clean").is_empty()
+        })
+        .await;
+    assert!(
+        scraped
+            .value(
+                "secret_rotator_graph_requests_total",
+                &[("operation", "addPassword"), ("outcome", "throttled")]
+            )
+            .is_some(),
+        "the scrape has the operator's metrics: {}",
+        scraped.text
+    );
+    let mut metrics_text = scraped.text;
     w.patch_spec("clean", json!({"deletionPolicy": "Revoke"})).await;
     w.rotations()
         .delete("clean", &DeleteParams::default())
@@ -175,6 +200,7 @@ async fn no_secret_value_reaches_logs_events_status_or_errors() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     recorder.abort();
+    metrics_text.push_str(&w.scrape().await.text);
 
     secrets.extend(seen.lock().unwrap().iter().cloned());
     assert!(
@@ -203,11 +229,43 @@ async fn no_secret_value_reaches_logs_events_status_or_errors() {
         "the capture has the operator's logs"
     );
     assert!(logs.contains("TRACE"), "at TRACE level");
+    let json_logs = String::from_utf8_lossy(&json_capture.0.lock().unwrap()).into_owned();
+    let lines: Vec<serde_json::Map<String, serde_json::Value>> = json_logs
+        .lines()
+        .map(|l| match serde_json::from_str(l) {
+            Ok(serde_json::Value::Object(m)) => m,
+            other => panic!("a JSON log line is not a JSON object: {l} ({other:?})"),
+        })
+        .collect();
+    let about_clean = |l: &&serde_json::Map<String, serde_json::Value>| {
+        l.get("namespace") == Some(&json!(NS)) && l.get("name") == Some(&json!("clean"))
+    };
+    assert!(
+        lines
+            .iter()
+            .filter(about_clean)
+            .any(|l| l.get("step") == Some(&json!("Mint"))),
+        "JSON lines logged while minting carry the rotation and the step at the top level"
+    );
+    assert!(
+        lines.iter().filter(about_clean).any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("minted a password credential"))),
+        "the JSON capture has the operator's logs"
+    );
     let b64 = base64::engine::general_purpose::STANDARD;
     for secret in &secrets {
         let forms = [secret.clone(), b64.encode(secret.as_bytes())];
         for form in &forms {
             assert!(!logs.contains(form.as_str()), "a secret value is in the logs");
+            assert!(
+                !json_logs.contains(form.as_str()),
+                "a secret value is in the JSON logs"
+            );
+            assert!(
+                !metrics_text.contains(form.as_str()),
+                "a secret value is in the metrics"
+            );
             assert!(
                 !status_json.contains(form.as_str()),
                 "a secret value is in the status"

@@ -325,25 +325,28 @@ async fn a_deployment_rollout_completes_with_the_controller_managers_status_prog
             change.name
         );
     }
+    // The ReplicaSets are collected and the simulated replicas stop (both asynchronously, after
+    // the Deployment is gone): wait for both, or fail at the timeout.
     timeout(LONG, async {
-        while !rs_api
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-        {
+        loop {
+            let sets_left = !rs_api
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty();
+            let replicas_left = !server
+                .workloads()
+                .replicas("default", WorkloadKind::Deployment, "web")
+                .is_empty();
+            if !sets_left && !replicas_left {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
-    .unwrap();
-    assert!(
-        server
-            .workloads()
-            .replicas("default", WorkloadKind::Deployment, "web")
-            .is_empty()
-    );
+    .expect("the ReplicaSets and replicas of a deleted Deployment go away");
 }
 
 #[tokio::test(start_paused = true)]

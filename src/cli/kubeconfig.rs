@@ -95,7 +95,10 @@ fn describe_source(args: &KubeconfigArgs) -> String {
     if let Ok(paths) = std::env::var("KUBECONFIG")
         && !paths.trim().is_empty()
     {
-        return from_file(format!("kubeconfig {paths} (from $KUBECONFIG)"), Kubeconfig::read().ok());
+        return from_file(
+            format!("kubeconfig {paths} (from $KUBECONFIG)"),
+            Kubeconfig::read().ok(),
+        );
     }
     let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube").join("config"));
     match home {

@@ -73,7 +73,11 @@ fn requirement_of(r: &str) -> Result<Expression, String> {
         let mut head = r[..open].split_whitespace();
         let (key, op) = match (head.next(), head.next(), head.next()) {
             (Some(key), Some(op), None) => (key, op),
-            _ => return Err(format!("{r:?}: expected `key in (values)` or `key notin (values)`")),
+            _ => {
+                return Err(format!(
+                    "{r:?}: expected `key in (values)` or `key notin (values)`"
+                ));
+            }
         };
         let values: BTreeSet<String> = close[open + 1..]
             .split(',')
@@ -96,7 +100,9 @@ fn requirement_of(r: &str) -> Result<Expression, String> {
         return Ok(Expression::Equal(key_of(key.trim())?, value_of(value.trim())?));
     }
     if r.contains(['<', '>']) {
-        return Err(format!("{r:?}: `<` and `>` are not label selector operators here"));
+        return Err(format!(
+            "{r:?}: `<` and `>` are not label selector operators here"
+        ));
     }
     Ok(Expression::Exists(key_of(r)?))
 }
@@ -166,7 +172,8 @@ mod tests {
 
     #[test]
     fn kubectl_syntax_parses_and_matches_like_kubernetes() {
-        let cases: &[(&str, &[(&str, &str)], bool)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+        let cases: &[Case] = &[
             ("team=payments", &[("team", "payments")], true),
             ("team==payments", &[("team", "other")], false),
             ("team!=payments", &[], true),

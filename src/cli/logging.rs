@@ -71,7 +71,13 @@ where
 {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => Box::new(registry.with(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi))),
+        LogFormat::Text => Box::new(
+            registry.with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
+                    .with_ansi(ansi),
+            ),
+        ),
         LogFormat::Json => Box::new(registry.with(json_layer(writer))),
     }
 }
@@ -255,7 +261,13 @@ mod tests {
         assert_eq!(minted["attempt"], 2);
         assert_eq!(minted["level"], "WARN");
         assert_eq!(minted["spans"], serde_json::json!(["reconcile", "step"]));
-        assert!(minted["timestamp"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
+        assert!(
+            minted["timestamp"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -266,7 +278,10 @@ mod tests {
             tracing::info!(name = "event", "x");
         });
         let line = &lines(&out)[0];
-        assert_eq!((&line["name"], &line["depth"]), (&Value::from("event"), &Value::from(2)));
+        assert_eq!(
+            (&line["name"], &line["depth"]),
+            (&Value::from("event"), &Value::from(2))
+        );
     }
 
     #[test]
@@ -275,7 +290,10 @@ mod tests {
             let _s = tracing::info_span!("reconcile", namespace = "team-a", name = "my-app").entered();
             tracing::info!("planned");
         });
-        assert!(out.contains("reconcile{namespace=\"team-a\" name=\"my-app\"}"), "{out}");
+        assert!(
+            out.contains("reconcile{namespace=\"team-a\" name=\"my-app\"}"),
+            "{out}"
+        );
         assert!(serde_json::from_str::<Value>(out.trim()).is_err());
     }
 

@@ -80,7 +80,11 @@ pub enum RunError {
 const IN_CLUSTER_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// The resources the operator needs from its CRDs.
-const CRD_RESOURCES: [&str; 3] = ["clientsecretrotations", "identityproviders", "clusteridentityproviders"];
+const CRD_RESOURCES: [&str; 3] = [
+    "clientsecretrotations",
+    "identityproviders",
+    "clusteridentityproviders",
+];
 
 const EXAMPLES: &str = "\
 Examples:
@@ -125,17 +129,17 @@ pub struct RunArgs {
     selector: Option<String>,
     /// The namespace the operator runs in (its Lease lives there). Default: the pod's namespace,
     /// or `secret-rotator`.
-    #[arg(
-        long,
-        env = "POD_NAMESPACE",
-        value_name = "NAMESPACE",
-        help_heading = "Scope"
-    )]
+    #[arg(long, env = "POD_NAMESPACE", value_name = "NAMESPACE", help_heading = "Scope")]
     operator_namespace: Option<String>,
 
     /// Address of `/healthz` and `/readyz` (the probes), e.g. `0.0.0.0:8080` or `127.0.0.1:0`
     /// (any free port).
-    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDRESS", help_heading = "HTTP")]
+    #[arg(
+        long,
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDRESS",
+        help_heading = "HTTP"
+    )]
     health_address: SocketAddr,
     /// Address of `/metrics` (OpenMetrics text for Prometheus). Default: the `--health-address`,
     /// and when both are equal one listener serves all three paths (the chart's container port
@@ -164,10 +168,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAMESPACE", help_heading = "Leader election")]
     lease_namespace: Option<String>,
     /// Seconds a lease stays valid without renewal (a dead leader is replaced after this).
-    #[arg(long, default_value_t = 15, value_name = "SECONDS", help_heading = "Leader election")]
+    #[arg(
+        long,
+        default_value_t = 15,
+        value_name = "SECONDS",
+        help_heading = "Leader election"
+    )]
     lease_duration_seconds: u64,
     /// Seconds before expiry the leader renews (shorter than the lease duration).
-    #[arg(long, default_value_t = 5, value_name = "SECONDS", help_heading = "Leader election")]
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_name = "SECONDS",
+        help_heading = "Leader election"
+    )]
     lease_renew_grace_seconds: u64,
     /// This replica's identity in the Lease (default: the pod name, or host name plus a random
     /// suffix).
@@ -266,7 +280,8 @@ async fn preflight(connection: &Connection) -> Result<(), RunError> {
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     logging::init(args.log_format, &args.log_level)?;
     check_flags(&args)?;
-    let selector = label_selector::parse(args.selector.as_deref().unwrap_or_default())?.map(|s| s.to_string());
+    let selector =
+        label_selector::parse(args.selector.as_deref().unwrap_or_default())?.map(|s| s.to_string());
     let operator_namespace = operator_namespace(&args);
 
     let mut registry = Registry::default();
@@ -377,8 +392,17 @@ mod tests {
     #[test]
     fn metrics_follow_a_moved_health_address_unless_given() {
         let args = parse(&["--health-address", "127.0.0.1:9000"]).unwrap();
-        assert_eq!(args.metrics_address.unwrap_or(args.health_address), args.health_address);
-        let args = parse(&["--health-address", "127.0.0.1:9000", "--metrics-address", "127.0.0.1:9001"]).unwrap();
+        assert_eq!(
+            args.metrics_address.unwrap_or(args.health_address),
+            args.health_address
+        );
+        let args = parse(&[
+            "--health-address",
+            "127.0.0.1:9000",
+            "--metrics-address",
+            "127.0.0.1:9001",
+        ])
+        .unwrap();
         assert_eq!(args.metrics_address, Some("127.0.0.1:9001".parse().unwrap()));
     }
 

@@ -240,17 +240,17 @@ impl Operator {
                 rotations_config = rotations_config.labels(selector);
             }
             watcher(api::<ClientSecretRotation>(&client, &scope), rotations_config)
-            .default_backoff()
-            .modify(watches::prune)
-            .map_ok(move |event| {
-                index.apply_event(&event);
-                series.apply_event(&event);
-                raise_on_init_done(&event, &rotations_synced_tx);
-                event
-            })
-            .reflect(writer)
-            .applied_objects()
-            .predicate_filter(watches::trigger_fingerprint, PredicateConfig::default())
+                .default_backoff()
+                .modify(watches::prune)
+                .map_ok(move |event| {
+                    index.apply_event(&event);
+                    series.apply_event(&event);
+                    raise_on_init_done(&event, &rotations_synced_tx);
+                    event
+                })
+                .reflect(writer)
+                .applied_objects()
+                .predicate_filter(watches::trigger_fingerprint, PredicateConfig::default())
         };
 
         if let Some(ready) = ready {

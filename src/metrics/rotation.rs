@@ -157,8 +157,14 @@ impl Transition {
             _ => None,
         };
         let identity = |s: Option<&ClientSecretRotationStatus>| {
-            s.and_then(|s| s.failure.as_ref())
-                .map(|f| (f.step.clone(), f.reason.clone(), f.attempts, f.last_failure_time.clone()))
+            s.and_then(|s| s.failure.as_ref()).map(|f| {
+                (
+                    f.step.clone(),
+                    f.reason.clone(),
+                    f.attempts,
+                    f.last_failure_time.clone(),
+                )
+            })
         };
         let failure = match after.and_then(|s| s.failure.as_ref()) {
             Some(f) if identity(before) != identity(after) => Some(known_reason(&f.reason)),
@@ -561,7 +567,10 @@ mod tests {
         assert_eq!(snapshot.renewal, Some(second(T1)));
         assert!(snapshot.ready);
         assert!(snapshot.rollout_stuck);
-        assert_eq!(snapshot.unmanaged, BTreeMap::from([("u1".to_owned(), second(T1))]));
+        assert_eq!(
+            snapshot.unmanaged,
+            BTreeMap::from([("u1".to_owned(), second(T1))])
+        );
 
         let other = status(json!({"conditions": [
             condition("Ready", "False", "Failing"),
@@ -599,8 +608,10 @@ mod tests {
                 "case {i}"
             );
         }
-        let odd = status(json!({"failure": {"step": "Mint", "reason": "SomethingNew", "message": "",
-            "attempts": 1, "lastFailureTime": T0, "nextRetryTime": T0, "retryable": true}}));
+        let odd = status(
+            json!({"failure": {"step": "Mint", "reason": "SomethingNew", "message": "",
+            "attempts": 1, "lastFailureTime": T0, "nextRetryTime": T0, "retryable": true}}),
+        );
         assert_eq!(
             Transition::between(None, Some(&odd)).failure,
             Some("StepFailed"),
@@ -653,7 +664,10 @@ mod tests {
             "secret_expiration_timestamp_seconds{{namespace=\"team-a\",name=\"a\"}} {}",
             second(T2)
         )));
-        assert!(text.contains("ready{namespace=\"team-a\",name=\"a\"} 1"), "{text}");
+        assert!(
+            text.contains("ready{namespace=\"team-a\",name=\"a\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("rotations_total{namespace=\"team-a\",name=\"a\",result=\"failed\"} 0"));
         assert!(text.contains("key_id=\"u1\""));
 
@@ -669,9 +683,14 @@ mod tests {
         let before = csr("a", "uid-a", 6, ready_status(T2));
         series.status_written(&before, &csr("a", "uid-a", 7, failing.clone()));
         let text = exposition(&registry);
-        assert!(text.contains("rotation_failures_total{namespace=\"team-a\",name=\"a\",reason=\"Throttled\"} 1"));
+        assert!(
+            text.contains("rotation_failures_total{namespace=\"team-a\",name=\"a\",reason=\"Throttled\"} 1")
+        );
         assert!(text.contains("ready{namespace=\"team-a\",name=\"a\"} 0"));
-        assert!(!text.contains("key_id=\"u1\""), "the unmanaged credential is gone: {text}");
+        assert!(
+            !text.contains("key_id=\"u1\""),
+            "the unmanaged credential is gone: {text}"
+        );
 
         // Deleted: every series goes, and a late write of the operator's own does not revive it.
         series.apply_event(&Event::Delete(a.clone()));

@@ -69,12 +69,20 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
     .await;
     let failing = w
         .scrape_until("the throttled failure", |s| {
-            of(s, "secret_rotator_rotation_failures_total", &[("reason", "Throttled")]) == Some(1.0)
+            of(
+                s,
+                "secret_rotator_rotation_failures_total",
+                &[("reason", "Throttled")],
+            ) == Some(1.0)
         })
         .await;
     assert_eq!(of(&failing, "secret_rotator_ready", &[]), Some(0.0));
     assert_eq!(
-        of(&failing, "secret_rotator_secret_expiration_timestamp_seconds", &[]),
+        of(
+            &failing,
+            "secret_rotator_secret_expiration_timestamp_seconds",
+            &[]
+        ),
         None,
         "no credential yet, no expiration series"
     );
@@ -95,7 +103,12 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
         "{}",
         failing.text
     );
-    assert!(failing.value("secret_rotator_graph_throttled_total", &[]).unwrap() >= 1.0);
+    assert!(
+        failing
+            .value("secret_rotator_graph_throttled_total", &[])
+            .unwrap()
+            >= 1.0
+    );
 
     // The storm passes: the rotation is issued, ready, and its timestamps are the status's.
     w.em.clear_faults();
@@ -115,7 +128,11 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
         Some(renewal)
     );
     assert_eq!(
-        of(&issued, "secret_rotator_rotations_total", &[("result", "succeeded")]),
+        of(
+            &issued,
+            "secret_rotator_rotations_total",
+            &[("result", "succeeded")]
+        ),
         Some(count),
         "every rotation the operator completed is counted"
     );
@@ -125,9 +142,9 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
     w.annotate(NAME, wellknown::ANNOTATION_ROTATE, "1").await;
     let rotated = w
         .wait_for(NAME, "rotated by hand", |o| {
-            o.status.as_ref().is_some_and(|s| {
-                s.handled_rotate_request.as_deref() == Some("1") && s.rotation.is_none()
-            })
+            o.status
+                .as_ref()
+                .is_some_and(|s| s.handled_rotate_request.as_deref() == Some("1") && s.rotation.is_none())
         })
         .await;
     let (expiry, renewal) = status_times(&rotated);
@@ -143,9 +160,16 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
         Some(renewal)
     );
     assert_eq!(of(s, "secret_rotator_ready", &[]), Some(1.0));
-    assert_eq!(of(s, "secret_rotator_rotations_total", &[("result", "failed")]), Some(0.0));
     assert_eq!(
-        of(s, "secret_rotator_rotation_failures_total", &[("reason", "Throttled")]),
+        of(s, "secret_rotator_rotations_total", &[("result", "failed")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        of(
+            s,
+            "secret_rotator_rotation_failures_total",
+            &[("reason", "Throttled")]
+        ),
         Some(1.0),
         "one failure was recorded, once"
     );
@@ -166,12 +190,24 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
             s.text
         );
     }
-    assert!(s.value("secret_rotator_reconcile_total", &[("result", "ok")]).unwrap() >= 1.0);
-    assert!(s.value("secret_rotator_reconcile_total", &[("result", "error")]).is_some());
-    let reconciles = s.value("secret_rotator_reconcile_duration_seconds_count", &[]).unwrap();
+    assert!(
+        s.value("secret_rotator_reconcile_total", &[("result", "ok")])
+            .unwrap()
+            >= 1.0
+    );
+    assert!(
+        s.value("secret_rotator_reconcile_total", &[("result", "error")])
+            .is_some()
+    );
+    let reconciles = s
+        .value("secret_rotator_reconcile_duration_seconds_count", &[])
+        .unwrap();
     assert!(reconciles >= 1.0);
     assert_eq!(
-        s.value("secret_rotator_reconcile_duration_seconds_bucket", &[("le", "+Inf")]),
+        s.value(
+            "secret_rotator_reconcile_duration_seconds_bucket",
+            &[("le", "+Inf")]
+        ),
         Some(reconciles)
     );
     for step in ["Mint", "Verify", "WriteSecret", "Revoke"] {
@@ -182,7 +218,10 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
             s.text
         );
     }
-    assert!(s.text.contains("# TYPE secret_rotator_step_duration_seconds histogram"));
+    assert!(
+        s.text
+            .contains("# TYPE secret_rotator_step_duration_seconds histogram")
+    );
     assert!(s.text.contains("# TYPE secret_rotator_rotations counter"));
 
     // Deleted: every series of the rotation disappears; operator-wide ones stay.
@@ -195,6 +234,9 @@ async fn metrics_follow_a_rotation_through_throttling_rotations_and_deletion() {
             s.of_rotation(NS, NAME).is_empty()
         })
         .await;
-    assert!(gone.value("secret_rotator_reconcile_duration_seconds_count", &[]).is_some());
+    assert!(
+        gone.value("secret_rotator_reconcile_duration_seconds_count", &[])
+            .is_some()
+    );
     assert!(gone.value("secret_rotator_graph_throttled_total", &[]).is_some());
 }

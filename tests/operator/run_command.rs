@@ -189,7 +189,15 @@ async fn run_serves_probes_and_metrics_leader_only_within_its_selector_with_json
         s.value("secret_rotator_ready", &[("namespace", NS), ("name", "picked")]) == Some(1.0)
     })
     .await;
-    let expiry = picked.status.as_ref().unwrap().current.as_ref().unwrap().expires_at.0;
+    let expiry = picked
+        .status
+        .as_ref()
+        .unwrap()
+        .current
+        .as_ref()
+        .unwrap()
+        .expires_at
+        .0;
     assert_eq!(
         leader.value(
             "secret_rotator_secret_expiration_timestamp_seconds",
@@ -205,13 +213,20 @@ async fn run_serves_probes_and_metrics_leader_only_within_its_selector_with_json
     );
     let ignored = w.rotations().get("ignored").await.unwrap();
     assert_eq!(ignored.status, None, "no status outside the selector");
-    assert!(ignored.metadata.finalizers.is_none(), "no finalizer outside the selector");
+    assert!(
+        ignored.metadata.finalizers.is_none(),
+        "no finalizer outside the selector"
+    );
     assert!(w.passwords(1).is_empty(), "nothing minted outside the selector");
 
     // The standby: leader 0, no per-rotation series, operator-wide series present.
     let standby = scrape(&b.metrics_url()).await;
     assert_eq!(standby.value("secret_rotator_leader", &[]), Some(0.0));
-    assert_eq!(per_rotation(&standby), Vec::<String>::new(), "a standby exports no per-rotation series");
+    assert_eq!(
+        per_rotation(&standby),
+        Vec::<String>::new(),
+        "a standby exports no per-rotation series"
+    );
     assert_eq!(
         standby.value("secret_rotator_reconcile_total", &[("result", "ok")]),
         Some(0.0)
@@ -253,5 +268,8 @@ async fn run_serves_probes_and_metrics_leader_only_within_its_selector_with_json
         !lines.iter().any(|l| l.get("name") == Some(&json!("ignored"))),
         "nothing logged about a rotation outside the selector"
     );
-    assert!(!std::fs::read_to_string(&log_b).unwrap().is_empty(), "the standby logs too");
+    assert!(
+        !std::fs::read_to_string(&log_b).unwrap().is_empty(),
+        "the standby logs too"
+    );
 }

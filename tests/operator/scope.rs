@@ -1,4 +1,4 @@
-//! `--namespace`: an operator scoped to one namespace watches and acts only there.
+//! `--namespace`: an operator scoped to one namespace watches, acts and exports metrics only there.
 
 use std::time::Duration;
 
@@ -62,4 +62,10 @@ async fn an_operator_scoped_to_one_namespace_leaves_the_others_alone() {
         .filter(|r| r.namespace == "team-b")
         .collect();
     assert_eq!(elsewhere, vec![], "no request into the other namespace");
+    let scrape = w.scrape().await;
+    assert!(!scrape.of_rotation(NS, "inside").is_empty(), "{}", scrape.text);
+    assert!(
+        scrape.of_rotation("team-b", "elsewhere").is_empty(),
+        "no series for a rotation outside the namespace"
+    );
 }

@@ -82,6 +82,15 @@ fn default_pod_template(spec: &mut Map<String, Value>) {
     }
 }
 
+/// A stable address in kubeadm's default service range (10.96.0.0/12) for a Service name: the
+/// sandbox has no allocator, and kube-apiserver keeps an allocated address for the Service's life.
+fn cluster_ip(name: &str) -> String {
+    let h = name
+        .bytes()
+        .fold(2166136261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619));
+    format!("10.96.{}.{}", (h >> 8) % 256, (h % 254) + 1)
+}
+
 /// Applies a kind's defaults to an object about to be stored.
 pub fn apply(defaulting: Defaulting, object: &mut Value) {
     let name = object
@@ -149,6 +158,30 @@ pub fn apply(defaulting: Defaulting, object: &mut Value) {
             let spec = child(m, "spec");
             set_default(spec, "replicas", json!(1));
             default_pod_template(spec);
+        }
+        Defaulting::Service => {
+            let spec = child(m, "spec");
+            set_default(spec, "type", json!("ClusterIP"));
+            set_default(spec, "sessionAffinity", json!("None"));
+            set_default(spec, "internalTrafficPolicy", json!("Cluster"));
+            set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
+            set_default(spec, "ipFamilies", json!(["IPv4"]));
+            if spec.get("clusterIP").and_then(Value::as_str) != Some("None") {
+                let ip = cluster_ip(&name);
+                set_default(spec, "clusterIP", json!(ip));
+            }
+            if let Some(ip) = spec.get("clusterIP").cloned() {
+                set_default(spec, "clusterIPs", json!([ip]));
+            }
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    set_default(port, "protocol", json!("TCP"));
+                    if let Some(p) = port.get("port").cloned() {
+                        set_default(port, "targetPort", p);
+                    }
+                }
+            }
+            set_default(child(m, "status"), "loadBalancer", json!({}));
         }
         Defaulting::CoreEvent => {
             set_default(m, "source", json!({}));

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::auth::endpoints::Endpoint;
 use super::operations::{
     DeleteOptions, DeleteResult, FieldValidation, PatchType, Propagation, WriteOptions, WriteResult,
-    decode_object,
+    decode_request_object,
 };
 use super::request::{RequestAttributes, bearer_token};
 use super::resources::ResourceType;
@@ -42,7 +42,7 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         return admin::handle(shared, req).await;
     }
     let mut attrs = RequestAttributes::from_request(&req);
-    let response = match authorize(&shared, &mut attrs, bearer_token(req.headers())).await {
+    let response = match authorize(&shared, &mut attrs, req.headers()).await {
         Ok(()) => match Endpoint::of(&attrs) {
             Some(endpoint) => endpoint.serve(&shared, &attrs, req).await,
             None => route(&shared, &attrs, req).await,
@@ -54,13 +54,13 @@ async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     response
 }
 
-/// Authentication (401), injected faults, then authorization (403); sets `attrs.user`.
+/// Authentication (401), impersonation, injected faults, then authorization (403); sets `attrs.user`.
 async fn authorize(
     shared: &Shared,
     attrs: &mut RequestAttributes,
-    token: Option<&str>,
+    headers: &http::HeaderMap,
 ) -> Result<(), ApiError> {
-    auth::gate(shared, attrs, token).await
+    auth::gate(shared, attrs, bearer_token(headers), headers).await
 }
 
 /// Parsed query string (last value wins).
@@ -235,13 +235,13 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
                 return Err(ApiError::method_not_allowed());
             }
             let body = read_body(shared, req.into_body()).await?;
-            let obj = decode_object(&rt, &body, is_yaml(&content_type))?;
+            let obj = decode_request_object(&rt, &body, &content_type)?;
             let r = shared.create(&rt, ns, obj, &write_opts())?;
             Ok(render_write(shared, &rt, r))
         }
         "update" => {
             let body = read_body(shared, req.into_body()).await?;
-            let obj = decode_object(&rt, &body, is_yaml(&content_type))?;
+            let obj = decode_request_object(&rt, &body, &content_type)?;
             let r = shared.update(&rt, ns, name, obj, subresource, &write_opts())?;
             Ok(render_write(shared, &rt, r))
         }
@@ -279,11 +279,6 @@ async fn route(shared: &Arc<Shared>, attrs: &RequestAttributes, req: Request) ->
         }
         _ => Err(ApiError::method_not_allowed()),
     }
-}
-
-fn is_yaml(content_type: &str) -> bool {
-    let ct = content_type.split(';').next().unwrap_or("").trim();
-    ct == "application/yaml" || ct == "application/apply-patch+yaml" || ct == "text/yaml"
 }
 
 fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {

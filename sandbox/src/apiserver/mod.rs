@@ -31,6 +31,7 @@ pub mod fields_bridge;
 pub mod json_value;
 pub mod operations;
 pub mod patch;
+pub mod protobuf;
 pub mod request;
 pub mod resources;
 pub mod schema;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::Shared;
 use super::defaults;
 use super::fields_bridge;
+use super::protobuf;
 use super::resources::{Defaulting, ResourceKey, ResourceType};
 use super::status::{ApiError, Cause, Details};
 use super::store::{Outcome, StoredObject, Write};
@@ -228,6 +229,32 @@ fn excerpt(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(body);
     let s: String = s.chars().take(70).collect();
     s
+}
+
+/// Parses a create or update body of `content_type` into an object of `rt`'s kind: JSON, YAML, or
+/// protobuf for the built-in kinds [`protobuf::objects`] reads; any other media type is kube-apiserver's
+/// 415 (which it also answers for protobuf bodies of custom resources).
+pub fn decode_request_object(rt: &ResourceType, body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    match media_type {
+        "" | "application/json" | "*/*" => decode_object(rt, body, false),
+        "application/yaml" | "application/apply-patch+yaml" | "text/yaml" => decode_object(rt, body, true),
+        protobuf::PROTOBUF if !rt.is_custom() && protobuf::objects::supported(&rt.group, &rt.kind) => {
+            let value = protobuf::objects::decode(&rt.group, &rt.kind, body)
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "the body of the request could not be decoded as protobuf: {e}"
+                    ))
+                })?
+                .unwrap_or_default();
+            check_kind(rt, &value, body)?;
+            Ok(value)
+        }
+        _ => Err(ApiError::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+        ])),
+    }
 }
 
 /// Parses a request body into an object of `rt`'s kind: JSON (or YAML for YAML content types),

@@ -68,6 +68,8 @@ pub enum Defaulting {
     EventsEvent,
     /// CustomResourceDefinition.
     Crd,
+    /// core/v1 Service: `type`, `sessionAffinity`, port protocols and target ports, a cluster IP.
+    Service,
 }
 
 /// One printer column of the Table form.
@@ -390,6 +392,28 @@ pub fn builtin_types() -> Vec<ResourceType> {
             false,
             D::None,
         ),
+        builtin(
+            "",
+            "Service",
+            "services",
+            true,
+            &["svc"],
+            &["all"],
+            true,
+            false,
+            D::Service,
+        ),
+        builtin(
+            "policy",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            &["pdb"],
+            &[],
+            true,
+            true,
+            D::None,
+        ),
         core_event,
         events_event,
         builtin(
@@ -463,6 +487,7 @@ pub const BUILTIN_GROUP_ORDER: &[&str] = &[
     "rbac.authorization.k8s.io",
     "apiextensions.k8s.io",
     "coordination.k8s.io",
+    "policy",
 ];
 
 /// Why a CRD could not be turned into served resources.

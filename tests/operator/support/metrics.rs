@@ -80,7 +80,8 @@ fn parse_sample(line: &str) -> Sample {
         .unwrap_or_else(|| panic!("no value in {line:?}"));
     let name = line[..name_end].to_owned();
     assert!(
-        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+        name.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
         "metric name {name:?}"
     );
     let mut labels = BTreeMap::new();
@@ -89,12 +90,18 @@ fn parse_sample(line: &str) -> Sample {
         let mut chars = inner.char_indices();
         let mut key = String::new();
         let end = loop {
-            let (i, c) = chars.next().unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
+            let (i, c) = chars
+                .next()
+                .unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
             match c {
                 '}' => break i,
                 ',' => {}
                 '=' => {
-                    assert_eq!(chars.next().map(|(_, c)| c), Some('"'), "quoted value in {line:?}");
+                    assert_eq!(
+                        chars.next().map(|(_, c)| c),
+                        Some('"'),
+                        "quoted value in {line:?}"
+                    );
                     let mut value = String::new();
                     loop {
                         match chars.next().map(|(_, c)| c) {

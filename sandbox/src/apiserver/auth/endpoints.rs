@@ -22,12 +22,12 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use super::protobuf;
 use super::rbac::{self, AuthzRequest, PolicyRule};
 use super::service_account::{ObjectClaim, TokenSpec};
 use super::{DEFAULT_TOKEN_SECONDS, MIN_TOKEN_SECONDS};
 use crate::apiserver::Shared;
 use crate::apiserver::http::{json_response, read_body};
+use crate::apiserver::protobuf;
 use crate::apiserver::request::{RequestAttributes, UserInfo, bearer_token};
 use crate::apiserver::resources::ResourceKey;
 use crate::apiserver::status::{ApiError, Cause, Details};
@@ -187,7 +187,7 @@ impl Endpoint {
             _ => ("TokenReview", AUTHN),
         };
         let input: Value = if content_type.starts_with(protobuf::PROTOBUF) {
-            protobuf::decode(kind, &body).map_err(|e| {
+            protobuf::reviews::decode(kind, &body).map_err(|e| {
                 ApiError::bad_request(format!(
                     "the body of the request could not be decoded as protobuf: {e}"
                 ))

@@ -12,6 +12,7 @@
 //! * **Endpoints** of these subsystems (`endpoints`): TokenRequest, SelfSubjectAccessReview,
 //!   SelfSubjectRulesReview, SubjectAccessReview, SelfSubjectReview, TokenReview, and the OIDC
 //!   issuer discovery documents (`/.well-known/openid-configuration`, `/openid/v1/jwks`).
+//! * **Impersonation** ([`impersonation`]): `kubectl --as`, checked against RBAC like any request.
 //! * **Coverage** ([`coverage`]): test support that compares what a user did (from the access
 //!   log) with what a set of RBAC manifests grants.
 //!
@@ -31,7 +32,8 @@
 pub mod bootstrap;
 pub mod coverage;
 pub(crate) mod endpoints;
-pub mod protobuf;
+pub mod impersonation;
+
 pub mod rbac;
 pub mod service_account;
 
@@ -330,11 +332,15 @@ impl Shared {
 
     /// The authorization decision for a request.
     pub(crate) fn authorize_request(&self, attrs: &RequestAttributes) -> Decision {
-        let a = AuthzRequest::of(attrs);
+        self.decide(&AuthzRequest::of(attrs))
+    }
+
+    /// The authorization decision for one request's attributes.
+    fn decide(&self, a: &AuthzRequest<'_>) -> Decision {
         if a.user.groups.iter().any(|g| g == rbac::MASTERS_GROUP) {
             return Decision::Allow(String::new());
         }
-        rbac::authorize(&self.rbac_policy(), &a)
+        rbac::authorize(&self.rbac_policy(), a)
     }
 
     /// Issues a service-account token (the TokenRequest API and
@@ -372,12 +378,14 @@ pub fn forbidden(attrs: &RequestAttributes, reason: &str) -> ApiError {
     ApiError::new(403, "Forbidden", message, Some(details))
 }
 
-/// The authentication + authorization gate every non-admin request passes: sets `attrs.user`,
-/// then applies injected faults, then RBAC.
+/// The authentication + authorization gate every non-admin request passes: sets `attrs.user`
+/// (the impersonated user when the headers ask for one and RBAC allows it), then applies injected
+/// faults, then RBAC.
 pub(crate) async fn gate(
     shared: &Shared,
     attrs: &mut RequestAttributes,
     token: Option<&str>,
+    headers: &http::HeaderMap,
 ) -> Result<(), ApiError> {
     attrs.user = match shared.authenticate(token) {
         Ok(u) => u,
@@ -386,6 +394,9 @@ pub(crate) async fn gate(
             return Err(e);
         }
     };
+    if let Some(wanted) = impersonation::requested(headers)? {
+        attrs.user = impersonation::authorize(&attrs.user, &wanted, |a| shared.decide(a))?;
+    }
     let fired = shared.faults.evaluate(attrs);
     if !fired.latency.is_zero() {
         tokio::time::sleep(fired.latency).await;

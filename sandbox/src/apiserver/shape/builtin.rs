@@ -264,6 +264,55 @@ fn kinds() -> Vec<BuiltinKind> {
         },
         BuiltinKind {
             group: "",
+            kind: "Service",
+            shape: with_meta([
+                (
+                    "spec",
+                    strukt([
+                        (
+                            "ports",
+                            keyed_list_with_defaults(
+                                &["port", "protocol"],
+                                &[("protocol", json!("TCP"))],
+                                "port",
+                                atomic_struct(),
+                            ),
+                        ),
+                        ("selector", atomic_string_map()),
+                        ("clusterIPs", atomic_list(TypeShape::Scalar)),
+                        ("externalIPs", atomic_list(TypeShape::Scalar)),
+                        ("ipFamilies", atomic_list(TypeShape::Scalar)),
+                        ("loadBalancerSourceRanges", atomic_list(TypeShape::Scalar)),
+                    ]),
+                ),
+                ("status", strukt([("conditions", conditions())])),
+            ]),
+            create_baseline: json!({"metadata": {"creationTimestamp": null}, "spec": {}, "status": {"loadBalancer": {}}}),
+            status_subresource: true,
+            main_reset: STATUS,
+            status_reset: SPEC,
+        },
+        BuiltinKind {
+            group: "policy",
+            kind: "PodDisruptionBudget",
+            shape: with_meta([
+                ("spec", strukt([("selector", label_selector())])),
+                (
+                    "status",
+                    strukt([("conditions", conditions()), ("disruptedPods", string_map())]),
+                ),
+            ]),
+            create_baseline: json!({
+                "metadata": {"creationTimestamp": null},
+                "spec": {},
+                "status": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
+            }),
+            status_subresource: true,
+            main_reset: STATUS,
+            status_reset: SPEC_AND_METADATA,
+        },
+        BuiltinKind {
+            group: "",
             kind: "Pod",
             shape: with_meta([
                 ("spec", pod_spec()),

@@ -15,8 +15,8 @@ use url::Url;
 use super::super::{
     access_token::{AccessToken, parse_token_response},
     hypotheses::GRAPH_SCOPE_SUFFIX,
-    retry::{self, Attempt, RetryCause, RetryContext},
     operation,
+    retry::{self, Attempt, RetryCause, RetryContext},
     transport::Http,
 };
 use crate::provider::{ProviderError, Reason};
@@ -70,7 +70,12 @@ impl ImdsRequest {
             let request = http.client.get(url.clone()).header("Metadata", "true");
             async move {
                 let response = match http
-                    .send(request, operation::MANAGED_IDENTITY_TOKEN, WHAT, retry.clock.now())
+                    .send(
+                        request,
+                        operation::MANAGED_IDENTITY_TOKEN,
+                        WHAT,
+                        retry.clock.now(),
+                    )
                     .await
                 {
                     Ok(response) => response,

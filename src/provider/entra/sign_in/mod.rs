@@ -21,9 +21,9 @@ use self::{certificate::CertificateAssertion, managed_identity::ImdsRequest};
 use super::{
     access_token::AccessToken,
     config::{EntraConfig, FederatedToken, ManagedIdentitySignIn, OperatorSignIn, ResolvedConfig},
+    operation,
     retry::RetryContext,
     token_error::TokenFailure,
-    operation,
     token_request::{ClientAuth, TokenRequest},
     transport::Http,
 };
