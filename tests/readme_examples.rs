@@ -542,7 +542,10 @@ async fn walkthrough() {
     let (base, _) = packaging_support::manifests::kustomize("deploy");
     let applied = sh.run("kustomize", &kustomize.body, &[]).await;
     assert_eq!(applied.stdout.lines().count(), base.len(), "{}", applied.stdout);
-    for kind in ["service/secret-rotator-metrics", "poddisruptionbudget.policy/secret-rotator"] {
+    for kind in [
+        "service/secret-rotator-metrics",
+        "poddisruptionbudget.policy/secret-rotator",
+    ] {
         assert!(applied.stdout.contains(kind), "{}", applied.stdout);
     }
     let replicas = sh
