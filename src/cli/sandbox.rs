@@ -78,7 +78,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
             dir.join("sandbox.kubeconfig")
         }
     };
-    std::fs::write(&kubeconfig, api_handle.kubeconfig(ADMIN_TOKEN))
+    sandboxed::kubeconfig_file::write_private(&kubeconfig, &api_handle.kubeconfig(ADMIN_TOKEN))
         .map_err(io(format!("writing {}", kubeconfig.display())))?;
     if args.install_crds {
         sandboxed::install_crds(&api.client(), Duration::from_secs(60))

@@ -149,9 +149,11 @@ impl Stage {
             &format!("    namespace: {NAMESPACE}\n"),
             1,
         );
-        std::fs::write(&kubeconfig, text).map_err(|source| DemoError::Kubeconfig {
-            path: kubeconfig.clone(),
-            source,
+        crate::cli::sandboxed::kubeconfig_file::write_private(&kubeconfig, &text).map_err(|source| {
+            DemoError::Kubeconfig {
+                path: kubeconfig.clone(),
+                source,
+            }
         })?;
         Ok(Self {
             api_url: api_handle.url(),
