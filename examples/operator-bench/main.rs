@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release --bin secret-rotator
-//! cargo run --release --example operator-bench [-- --with-10k | --quick | --help]
+//! cargo run --release --example operator-bench [-- --quick | --rotations N | --with-10k | --help]
 //! ```
 //!
 //! Prints progress on standard error, then a target-vs-measured table, details, and the figures
@@ -16,7 +16,13 @@ mod bench;
 use anyhow::Context;
 
 fn main() -> anyhow::Result<()> {
-    let opts = bench::Options::parse(std::env::args().skip(1))?;
+    let opts = match bench::Options::parse(std::env::args().skip(1))? {
+        bench::Command::Run(opts) => opts,
+        bench::Command::Help => {
+            print!("{}", bench::USAGE);
+            return Ok(());
+        }
+    };
     if opts.pin {
         // Before the runtime's threads exist, so they all inherit it.
         bench::process::pin_self_to_cpu1().context("pinning the benchmark to CPU 1 (try --no-pin)")?;
@@ -41,6 +47,8 @@ fn main() -> anyhow::Result<()> {
     );
     println!("run took {:.0} s\n", report.duration_s);
     print!("{}", report.table());
+    println!("\nRotation latency per step (the time spent in each phase):");
+    print!("{}", report.steps_table());
     println!("\nAPI writes per rotation, by request:");
     for (what, writes) in [
         ("first rotation", &report.burst.writes),
@@ -66,6 +74,13 @@ fn main() -> anyhow::Result<()> {
             println!("  {line}");
         }
     }
+    println!(
+        "operator wire totals: {} requests, {} KiB sent, {} KiB received, {} connections not parsed",
+        report.wire.requests,
+        report.wire.bytes_sent / 1024,
+        report.wire.bytes_received / 1024,
+        report.wire.unparsed_connections
+    );
     println!("\n{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::burst::Caps;
 use super::harness::{OPERATOR_USER, World, deployment_name, rotation_name};
+use super::steps::{StepLatency, step_latencies};
 use super::stats::{Percentiles, RequestCounts, busiest_window, percentiles, round};
 use super::writes::{GraphCalls, RolloutDiscipline, WritesPerRotation, is_write, peak_request_rate};
 
@@ -34,6 +35,8 @@ pub struct BacklogReport {
     pub makespan_s: f64,
     /// Request → done.
     pub latency: Percentiles,
+    /// Time spent in each step of the rotation.
+    pub steps: Vec<StepLatency>,
     /// Rotations done per second.
     pub throughput_per_s: f64,
     /// Entra calls.
@@ -93,6 +96,11 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BacklogReport> {
         }
     }
     let done = latencies.len();
+    let steps = step_latencies(
+        requested
+            .iter()
+            .filter_map(|(name, at)| views.get(name).map(|v| (*at, v.phase_changes.as_slice()))),
+    );
     let makespan = last.saturating_duration_since(t0).as_secs_f64();
     let audit = world.audit_since(audit_from);
     let write_times: Vec<jiff::Timestamp> = audit
@@ -108,6 +116,7 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BacklogReport> {
         done,
         makespan_s: round(makespan, 2),
         latency: percentiles(&latencies),
+        steps,
         throughput_per_s: round(done as f64 / makespan.max(1e-9), 2),
         max_writes_per_150s: busiest_window(&write_times, WRITE_WINDOW),
         graph_writes_per_s: round(write_times.len() as f64 / makespan.max(1e-9), 2),

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::harness::{OPERATOR_USER, World, deployment_name, rotation_name};
+use super::steps::{StepLatency, step_latencies};
 use super::stats::{Percentiles, RequestCounts, percentiles, round};
 use super::writes::{GraphCalls, JitterReport, RolloutDiscipline, WritesPerRotation, peak_request_rate};
 
@@ -61,6 +62,8 @@ pub struct BurstReport {
     pub ready: usize,
     /// Create → Ready.
     pub latency: Percentiles,
+    /// Time spent in each step of the rotation.
+    pub steps: Vec<StepLatency>,
     /// First create → last Ready, seconds.
     pub makespan_s: f64,
     /// Rotations Ready per second over the makespan.
@@ -117,6 +120,11 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BurstReport> {
         }
     }
     let makespan = last_ready.saturating_duration_since(t0);
+    let steps = step_latencies(
+        created
+            .iter()
+            .filter_map(|(name, at)| views.get(name).map(|v| (*at, v.phase_changes.as_slice()))),
+    );
     let log = world.operator_access_log();
     let api = RequestCounts::of(&log, OPERATOR_USER);
     let ready = latencies.len();
@@ -128,6 +136,7 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BurstReport> {
         create_span_ms: round(create_span.as_secs_f64() * 1000.0, 1),
         ready,
         latency: percentiles(&latencies),
+        steps,
         makespan_s: round(makespan.as_secs_f64(), 2),
         throughput_per_s: round(ready as f64 / makespan.as_secs_f64().max(1e-9), 2),
         caps: Caps::from_peaks(world.tracker.peaks()),

@@ -303,11 +303,6 @@ impl World {
         Ok(())
     }
 
-    /// Target application `i`.
-    pub fn app(&self, i: usize) -> &CreatedApplication {
-        &self.apps[i]
-    }
-
     /// Seeds a credential on application `i` (as if minted elsewhere), valid for `lifetime`.
     pub fn seed_credential(&self, i: usize, lifetime: Duration) -> anyhow::Result<(String, SecretString)> {
         let now = self.em.now();

@@ -29,6 +29,7 @@ pub mod process;
 pub mod proxy;
 pub mod report;
 pub mod stats;
+pub mod steps;
 pub mod tracker;
 pub mod writes;
 
@@ -41,7 +42,7 @@ use serde_json::json;
 use self::flatness::Ballast;
 use self::harness::World;
 use self::memory::{MemoryPoint, MemoryReport};
-use self::report::{LogCounts, Machine, Report, SizeReport};
+use self::report::{LogCounts, Machine, Report, SizeReport, WireTotals};
 
 /// How to run the benchmark.
 #[derive(Clone, Debug)]
@@ -64,14 +65,29 @@ pub struct Options {
     pub progress: bool,
 }
 
-const USAGE: &str = "\
-operator-bench: speed and memory figures of the secret-rotator operator (performance anchors §10)
+/// What the command line asks for.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// A benchmark run.
+    Run(Options),
+    /// The usage text.
+    Help,
+}
+
+/// The usage text (`--help`).
+pub const USAGE: &str = "\
+operator-bench: speed and memory figures of the secret-rotator operator (performance anchors §10),
+printed beside their targets. Asserts nothing. See docs/benchmarks.md.
 
   cargo build --release --bin secret-rotator
   cargo run --release --example operator-bench [-- OPTIONS]
 
+A --quick run takes about 2 minutes on a loaded 2-core machine; the default run about 10 to 15.
+
 Options:
   --operator-bin PATH          secret-rotator binary (default: target/<profile>/secret-rotator)
+  --rotations N                rotations created at once, then asked to rotate at once
+                               (sets --burst and --backlog; default 1000)
   --burst N                    rotations created at once (default 1000)
   --backlog N                  of those, rotations asked to rotate at once (default: --burst)
   --sizes N,N,...              rotation counts for idle/memory/cold start (default 1000,5000)
@@ -82,6 +98,7 @@ Options:
   --unrelated-deployments N    unrelated Deployments (default 1000)
   --quick                      burst/backlog 200, sizes 200,1000, idle 10 s, 5000 unrelated Secrets
   --no-pin                     do not pin the operator to CPU 0 and the benchmark to CPU 1
+  -h, --help                   this text
 ";
 
 impl Options {
@@ -104,10 +121,11 @@ impl Options {
     }
 
     /// Parses the command line (without the program name).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Self> {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Command> {
         let mut binary = None;
         let mut o = Self::defaults(PathBuf::new());
         let mut backlog = None;
+        let mut sizes_given = false;
         let mut ten_k = false;
         let mut args = args.into_iter();
         while let Some(a) = args.next() {
@@ -119,9 +137,14 @@ impl Options {
             };
             match a.as_str() {
                 "--operator-bin" => binary = Some(PathBuf::from(value("--operator-bin")?)),
+                "--rotations" => {
+                    o.burst = number("--rotations", value("--rotations")?)?;
+                    backlog = Some(o.burst);
+                }
                 "--burst" => o.burst = number("--burst", value("--burst")?)?,
                 "--backlog" => backlog = Some(number("--backlog", value("--backlog")?)?),
                 "--sizes" => {
+                    sizes_given = true;
                     o.sizes = value("--sizes")?
                         .split(',')
                         .map(|s| number("--sizes", s.trim().to_owned()))
@@ -148,12 +171,16 @@ impl Options {
                     o.ballast.secrets = 5000;
                 }
                 "--no-pin" => o.pin = false,
-                "-h" | "--help" => bail!("{USAGE}"),
+                "-h" | "--help" => return Ok(Command::Help),
                 other => bail!("unknown argument {other:?}\n\n{USAGE}"),
             }
         }
         if ten_k && !o.sizes.contains(&10_000) {
             o.sizes.push(10_000);
+        }
+        if !sizes_given {
+            // The default sizes follow --burst/--rotations: the larger ones stay.
+            o.sizes.retain(|s| *s > o.burst);
         }
         o.backlog = backlog.unwrap_or(o.burst);
         o.operator_binary = match binary {
@@ -165,7 +192,7 @@ impl Options {
             })?,
         };
         o.validate()?;
-        Ok(o)
+        Ok(Command::Run(o))
     }
 
     /// Checks the options make a run.
@@ -319,6 +346,13 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         warnings,
         errors,
         samples,
+    };
+    let stats = &world.proxy.stats;
+    report.wire = WireTotals {
+        requests: stats.request_count(),
+        bytes_sent: stats.bytes_up(),
+        bytes_received: stats.bytes_down(),
+        unparsed_connections: stats.unparsed_connections(),
     };
     world.shutdown().await;
     report.duration_s = stats::round(t0.elapsed().as_secs_f64(), 1);

@@ -178,11 +178,6 @@ impl OperatorProcess {
         })
     }
 
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
     /// Warnings and errors logged so far, and the last lines.
     pub fn log_summary(&self) -> (u64, u64, Vec<String>) {
         let l = self.log.lock().unwrap_or_else(|e| e.into_inner());

@@ -13,6 +13,7 @@ use super::cold_start::ColdStartReport;
 use super::flatness::FlatnessReport;
 use super::idle::IdleReport;
 use super::memory::{Growth, MemoryReport};
+use super::steps::StepLatency;
 
 /// One N: how it was reached, the restart at that N, and its idle window.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -83,6 +84,19 @@ pub struct LogCounts {
     pub samples: Vec<String>,
 }
 
+/// What crossed the proxy between the operator and the API server over the whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WireTotals {
+    /// Requests the operator sent.
+    pub requests: usize,
+    /// Bytes it sent.
+    pub bytes_sent: u64,
+    /// Bytes it received.
+    pub bytes_received: u64,
+    /// Connections whose requests the proxy could not follow (0: every request was counted).
+    pub unparsed_connections: u64,
+}
+
 /// A verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,6 +147,8 @@ pub struct Report {
     pub flatness: FlatnessReport,
     /// Operator log.
     pub operator_log: LogCounts,
+    /// What crossed the proxy.
+    pub wire: WireTotals,
     /// Target vs measured.
     pub targets: Vec<Row>,
 }
@@ -428,6 +444,77 @@ impl Report {
         self.targets = rows;
     }
 
+    /// Rotation latency per step, for humans: the first rotations (burst) and the renewals
+    /// (backlog) side by side, p50 / p99 / max in milliseconds.
+    pub fn steps_table(&self) -> String {
+        let mut names: Vec<&str> = vec![];
+        for s in self.burst.steps.iter().chain(&self.backlog.steps) {
+            if !names.contains(&s.step.as_str()) {
+                names.push(&s.step);
+            }
+        }
+        let cell = |steps: &[StepLatency], name: &str| {
+            steps.iter().find(|s| s.step == name).map_or_else(
+                || "-".to_owned(),
+                |s| {
+                    format!(
+                        "{:.0} / {:.0} / {:.0} ms (n={})",
+                        s.latency.p50_ms, s.latency.p99_ms, s.latency.max_ms, s.latency.count
+                    )
+                },
+            )
+        };
+        let rows: Vec<[String; 3]> = names
+            .iter()
+            .map(|n| [(*n).to_owned(), cell(&self.burst.steps, n), cell(&self.backlog.steps, n)])
+            .chain(std::iter::once([
+                "whole rotation (request → Ready)".to_owned(),
+                format!(
+                    "{:.0} / {:.0} / {:.0} ms (n={})",
+                    self.burst.latency.p50_ms,
+                    self.burst.latency.p99_ms,
+                    self.burst.latency.max_ms,
+                    self.burst.latency.count
+                ),
+                format!(
+                    "{:.0} / {:.0} / {:.0} ms (n={})",
+                    self.backlog.latency.p50_ms,
+                    self.backlog.latency.p99_ms,
+                    self.backlog.latency.max_ms,
+                    self.backlog.latency.count
+                ),
+            ]))
+            .collect();
+        let header = [
+            "step".to_owned(),
+            "first rotation p50 / p99 / max".to_owned(),
+            "renewal p50 / p99 / max".to_owned(),
+        ];
+        let widths: Vec<usize> = (0..3)
+            .map(|c| {
+                rows.iter()
+                    .chain(std::iter::once(&header))
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |r: &[String; 3]| {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(s, w)| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count()))))
+                .collect();
+            format!("{}\n", cells.join(" | ").trim_end())
+        };
+        let mut out = line(&header);
+        out += &format!("{}\n", "-".repeat(widths.iter().sum::<usize>() + 6));
+        for r in &rows {
+            out += &line(r);
+        }
+        out
+    }
+
     /// The table, for humans.
     pub fn table(&self) -> String {
         let w_metric = self.targets.iter().map(|r| r.metric.chars().count()).max().unwrap_or(6);
@@ -460,5 +547,104 @@ impl Report {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::stats::Percentiles;
+
+    fn report() -> Report {
+        let mut r = Report::default();
+        r.burst.rotations = 10;
+        r.burst.ready = 10;
+        r.burst.latency = Percentiles {
+            count: 10,
+            p50_ms: 15.0,
+            p99_ms: 4200.0,
+            max_ms: 4300.0,
+        };
+        r.burst.writes.total = 9.5;
+        r.backlog.rotations = 10;
+        r.backlog.done = 10;
+        r.backlog.makespan_s = 1.0;
+        r.flatness.rss_ratio = 1.0;
+        r.flatness.bytes_ratio = 1.0;
+        r
+    }
+
+    fn verdict(r: &Report, metric: &str) -> Verdict {
+        r.targets
+            .iter()
+            .find(|row| row.metric.starts_with(metric))
+            .unwrap_or_else(|| panic!("no row {metric:?} in {:#?}", r.targets))
+            .verdict
+    }
+
+    #[test]
+    fn verdicts_compare_figures_with_their_targets() {
+        let mut r = report();
+        r.judge();
+        assert_eq!(verdict(&r, "create→Ready p50"), Verdict::Met);
+        assert_eq!(verdict(&r, "create→Ready p99"), Verdict::Missed);
+        assert_eq!(verdict(&r, "create→Ready max"), Verdict::Info);
+        assert_eq!(verdict(&r, "API writes per rotation (first rotation)"), Verdict::Missed);
+        assert_eq!(verdict(&r, "API writes per rotation (renewal)"), Verdict::Met);
+        assert_eq!(verdict(&r, "backlog of 10 due at once"), Verdict::Met);
+    }
+
+    #[test]
+    fn a_rotation_that_never_got_ready_misses_the_latency_target() {
+        let mut r = report();
+        r.burst.ready = 9;
+        r.burst.latency.p99_ms = 10.0;
+        r.judge();
+        assert_eq!(verdict(&r, "create→Ready p99"), Verdict::Missed);
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_marks_misses() {
+        let mut r = report();
+        r.judge();
+        let table = r.table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("§10 | metric"));
+        // Character (not byte) positions: metrics hold `→`, targets `≤`.
+        let bars = |l: &str| -> Vec<usize> {
+            l.chars().enumerate().filter(|(_, c)| *c == '|').map(|(i, _)| i).collect()
+        };
+        let header = bars(lines[0]);
+        assert_eq!(header.len(), 4);
+        for l in &lines[2..] {
+            assert_eq!(bars(l), header, "misaligned: {l}");
+        }
+        let p99 = lines.iter().find(|l| l.contains("create→Ready p99")).expect("p99 row");
+        assert!(p99.ends_with("| MISSED"), "{p99}");
+        let p50 = lines.iter().find(|l| l.contains("create→Ready p50")).expect("p50 row");
+        assert!(p50.ends_with("| met"), "{p50}");
+    }
+
+    #[test]
+    fn the_steps_table_lists_every_step_of_either_phase() {
+        let mut r = report();
+        let step = |name: &str, p50: f64| StepLatency {
+            step: name.to_owned(),
+            latency: Percentiles {
+                count: 3,
+                p50_ms: p50,
+                p99_ms: p50,
+                max_ms: p50,
+            },
+        };
+        r.burst.steps = vec![step("Pending", 12.0), step("Verifying", 4001.0)];
+        r.backlog.steps = vec![step("Pending", 20.0), step("Retiring", 7.0)];
+        let table = r.steps_table();
+        let row = |name: &str| table.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+        assert!(row("Pending").contains("12 / 12 / 12 ms (n=3)"));
+        assert!(row("Pending").contains("20 / 20 / 20 ms (n=3)"));
+        assert!(row("Verifying").trim_end().ends_with('-'), "{}", row("Verifying"));
+        assert!(row("Retiring").contains("| -"), "{}", row("Retiring"));
+        assert!(row("whole rotation").contains("15 / 4200 / 4300 ms (n=10)"));
     }
 }

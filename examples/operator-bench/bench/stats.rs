@@ -126,11 +126,6 @@ impl RequestCounts {
         c
     }
 
-    /// All mutating requests.
-    pub fn total_writes(&self) -> u64 {
-        self.writes.values().sum()
-    }
-
     /// Mutating requests except Lease renewals.
     pub fn writes_except_leases(&self) -> u64 {
         self.writes

@@ -39,6 +39,8 @@ pub struct RotationView {
     pub expires_at: Option<Timestamp>,
     /// `status.current.startsAt`.
     pub starts_at: Option<Timestamp>,
+    /// Every phase change seen (`None`: no rotation in flight), with the instant it was seen.
+    pub phase_changes: Vec<(Option<RotationPhase>, Instant)>,
 }
 
 #[derive(Default)]
@@ -125,6 +127,9 @@ impl State {
         let idle = ready_and_idle(o);
         let view = self.rotations.entry(name.to_owned()).or_default();
         let old = view.phase;
+        if old != phase {
+            view.phase_changes.push((phase, now));
+        }
         view.phase = phase;
         if idle {
             view.ready_since.get_or_insert(now);
@@ -197,11 +202,6 @@ impl Tracker {
         self.lock().rotations.clone()
     }
 
-    /// One rotation's view.
-    pub fn rotation(&self, name: &str) -> Option<RotationView> {
-        self.lock().rotations.get(name).cloned()
-    }
-
     /// How many of `names` satisfy `pred`.
     pub fn count_where(&self, names: &[String], pred: impl Fn(&RotationView) -> bool) -> usize {
         let s = self.lock();
@@ -209,11 +209,6 @@ impl Tracker {
             .iter()
             .filter(|n| s.rotations.get(n.as_str()).is_some_and(&pred))
             .count()
-    }
-
-    /// Rotations that are Ready and idle now.
-    pub fn ready_count(&self) -> usize {
-        self.lock().rotations.values().filter(|r| r.ready_since.is_some()).count()
     }
 
     /// Starts counting the peak of slots held from the current values.

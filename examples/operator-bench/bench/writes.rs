@@ -68,14 +68,6 @@ impl GraphCalls {
         }
         g
     }
-
-    /// Graph calls plus token calls (what "idle costs nothing" counts).
-    pub fn graph_and_token_calls(&self) -> u64 {
-        self.graph_writes_attempted
-            + self.graph_reads
-            + self.operator_token_requests
-            + self.verification_token_requests
-    }
 }
 
 /// Whether an HTTP method writes.
