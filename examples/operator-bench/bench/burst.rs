@@ -103,7 +103,9 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BurstReport> {
     let created = world.create_rotations(0..n, None).await?;
     let create_span = t0.elapsed();
     let names: Vec<String> = created.iter().map(|(n, _)| n.clone()).collect();
-    let limit = Duration::from_secs(120) + Duration::from_secs(n as u64);
+    // NB: rotations beyond the rotation cap wait for the operator's capacity re-check (30 s), so
+    // the phase takes about n / cap × 30 s: allow twice that.
+    let limit = Duration::from_secs(120) + Duration::from_secs(3 * n as u64);
     world
         .tracker
         .wait_until(limit, |t| t.count_where(&names, |v| v.first_ready.is_some()) == names.len())

@@ -87,16 +87,19 @@ A --quick run takes about 2 minutes on a loaded 2-core machine; the default run 
 Options:
   --operator-bin PATH          secret-rotator binary (default: target/<profile>/secret-rotator)
   --rotations N                rotations created at once, then asked to rotate at once
-                               (sets --burst and --backlog; default 1000)
-  --burst N                    rotations created at once (default 1000)
+                               (sets --burst and --backlog; default 200). NB: past the
+                               operator's cap of 20 rotations in flight, each 20 more add about
+                               30 s per phase (its capacity re-check), so 1000 takes ~50 min
+  --burst N                    rotations created at once (default 200)
   --backlog N                  of those, rotations asked to rotate at once (default: --burst)
-  --sizes N,N,...              rotation counts for idle/memory/cold start (default 1000,5000)
+  --sizes N,N,...              rotation counts for idle/memory/cold start (default 200,1000,5000)
   --with-10k                   also measure 10,000 rotations (adds a few minutes)
   --idle-seconds S             idle window (default 30)
   --unrelated-secrets N        unrelated Secrets for flatness (default 20000)
   --unrelated-secret-bytes B   data per unrelated Secret (default 10240)
   --unrelated-deployments N    unrelated Deployments (default 1000)
-  --quick                      burst/backlog 200, sizes 200,1000, idle 10 s, 5000 unrelated Secrets
+  --quick                      rotations 40, sizes 40,500, idle 10 s, 2000 unrelated Secrets,
+                               200 unrelated Deployments
   --no-pin                     do not pin the operator to CPU 0 and the benchmark to CPU 1
   -h, --help                   this text
 ";
@@ -106,9 +109,9 @@ impl Options {
     pub fn defaults(operator_binary: PathBuf) -> Self {
         Self {
             operator_binary,
-            burst: 1000,
-            backlog: 1000,
-            sizes: vec![1000, 5000],
+            burst: 200,
+            backlog: 200,
+            sizes: vec![200, 1000, 5000],
             idle: Duration::from_secs(30),
             ballast: Ballast {
                 secrets: 20_000,
@@ -165,10 +168,11 @@ impl Options {
                     o.ballast.deployments = number("--unrelated-deployments", value("--unrelated-deployments")?)?
                 }
                 "--quick" => {
-                    o.burst = 200;
-                    o.sizes = vec![200, 1000];
+                    o.burst = 40;
+                    o.sizes = vec![40, 500];
                     o.idle = Duration::from_secs(10);
-                    o.ballast.secrets = 5000;
+                    o.ballast.secrets = 2000;
+                    o.ballast.deployments = 200;
                 }
                 "--no-pin" => o.pin = false,
                 "-h" | "--help" => return Ok(Command::Help),
