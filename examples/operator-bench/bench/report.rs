@@ -49,7 +49,8 @@ impl Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         Self {
-            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            // NB: not `available_parallelism`: the benchmark may already be pinned to one CPU.
+            cpus: cpuinfo.lines().filter(|l| l.starts_with("processor")).count(),
             cpu_model: cpuinfo
                 .lines()
                 .find(|l| l.starts_with("model name"))
@@ -393,6 +394,20 @@ impl Report {
                 "≤ 6",
                 format!("{:.2}", w.total),
                 Some(w.total <= 6.0),
+            ));
+            rows.push(row(
+                "8",
+                format!("  of which not Events ({what})"),
+                "",
+                format!("{:.2}", w.without_events),
+                None,
+            ));
+            rows.push(row(
+                "8",
+                format!("API reads per rotation ({what})"),
+                "",
+                format!("{:.2}", w.reads),
+                None,
             ));
             rows.push(row(
                 "8",

@@ -82,6 +82,10 @@ pub struct WritesPerRotation {
     pub rotations: usize,
     /// All mutating requests (Leases excluded) divided by rotations.
     pub total: f64,
+    /// Mutating requests except Events (and Leases) divided by rotations.
+    pub without_events: f64,
+    /// Reads (get, list; Leases excluded) divided by rotations.
+    pub reads: f64,
     /// By `verb resource[/subresource]`, divided by rotations.
     pub by_resource: BTreeMap<String, f64>,
     /// Answers 409 (conflicts) to any request of the operator.
@@ -95,6 +99,15 @@ impl WritesPerRotation {
         Self {
             rotations,
             total: per(counts.writes_except_leases()),
+            without_events: per(counts.writes_where(|k| !k.ends_with(" leases") && !k.ends_with(" events"))),
+            reads: per(
+                counts
+                    .reads
+                    .iter()
+                    .filter(|(k, _)| !k.ends_with(" leases"))
+                    .map(|(_, n)| n)
+                    .sum(),
+            ),
             by_resource: counts
                 .writes
                 .iter()
