@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::burst::Caps;
 use super::harness::{OPERATOR_USER, World, deployment_name, rotation_name};
-use super::steps::{StepLatency, step_latencies};
 use super::stats::{Percentiles, RequestCounts, busiest_window, percentiles, round};
+use super::steps::{StepLatency, step_latencies};
 use super::writes::{GraphCalls, RolloutDiscipline, WritesPerRotation, is_write, peak_request_rate};
 
 /// Graph's write window.
@@ -61,7 +61,9 @@ pub struct BacklogReport {
 
 /// Requests a rotation of rotations `0..n`, all at once, and follows them to the end.
 pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BacklogReport> {
-    world.wait_quiet(Duration::from_secs(3), Duration::from_secs(60)).await;
+    world
+        .wait_quiet(Duration::from_secs(3), Duration::from_secs(60))
+        .await;
     world.api.clear_access_log();
     let audit_from = world.audit_len();
     let requests_from = world.proxy.stats.request_count();

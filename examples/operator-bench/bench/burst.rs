@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::harness::{OPERATOR_USER, World, deployment_name, rotation_name};
-use super::steps::{StepLatency, step_latencies};
 use super::stats::{Percentiles, RequestCounts, percentiles, round};
+use super::steps::{StepLatency, step_latencies};
 use super::writes::{GraphCalls, JitterReport, RolloutDiscipline, WritesPerRotation, peak_request_rate};
 
 /// `renewBefore` of the benchmark's rotations, seconds.
@@ -90,7 +90,9 @@ pub struct BurstReport {
 pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BurstReport> {
     world.ensure_apps(n)?;
     world.create_deployments(0..n).await?;
-    world.wait_quiet(Duration::from_secs(2), Duration::from_secs(30)).await;
+    world
+        .wait_quiet(Duration::from_secs(2), Duration::from_secs(30))
+        .await;
 
     world.api.clear_access_log();
     let audit_from = world.audit_len();
@@ -108,7 +110,9 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BurstReport> {
     let limit = Duration::from_secs(120) + Duration::from_secs(3 * n as u64);
     world
         .tracker
-        .wait_until(limit, |t| t.count_where(&names, |v| v.first_ready.is_some()) == names.len())
+        .wait_until(limit, |t| {
+            t.count_where(&names, |v| v.first_ready.is_some()) == names.len()
+        })
         .await;
     let cpu_after = world.operator()?.cpu_seconds()?;
 
@@ -131,7 +135,9 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BurstReport> {
     let api = RequestCounts::of(&log, OPERATOR_USER);
     let ready = latencies.len();
     let deployments: Vec<String> = (0..n).map(deployment_name).collect();
-    let burst_views: Vec<_> = (0..n).filter_map(|i| views.get(&rotation_name(i)).cloned()).collect();
+    let burst_views: Vec<_> = (0..n)
+        .filter_map(|i| views.get(&rotation_name(i)).cloned())
+        .collect();
     let requests = world.proxy.stats.requests_since(requests_from);
     Ok(BurstReport {
         rotations: n,

@@ -61,7 +61,9 @@ pub struct ColdStartReport {
 
 /// Kills and restarts the operator with `rotations` Ready rotations.
 pub async fn run(world: &mut World, rotations: usize) -> anyhow::Result<ColdStartReport> {
-    world.wait_quiet(Duration::from_secs(3), Duration::from_secs(60)).await;
+    world
+        .wait_quiet(Duration::from_secs(3), Duration::from_secs(60))
+        .await;
     let targets: HashSet<String> = (0..rotations)
         .map(|i| format!("/api/v1/namespaces/{NS}/secrets/{}", secret_name(i)))
         .collect();
@@ -91,7 +93,9 @@ pub async fn run(world: &mut World, rotations: usize) -> anyhow::Result<ColdStar
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    world.wait_quiet(Duration::from_secs(3), Duration::from_secs(60)).await;
+    world
+        .wait_quiet(Duration::from_secs(3), Duration::from_secs(60))
+        .await;
     let p = world.operator()?;
     let memory = p.memory()?;
     let api = RequestCounts::of(&world.operator_access_log(), OPERATOR_USER);
@@ -109,7 +113,12 @@ pub async fn run(world: &mut World, rotations: usize) -> anyhow::Result<ColdStar
         workload_writes: api.writes_where(|k| {
             k.ends_with(" deployments") || k.ends_with(" statefulsets") || k.ends_with(" daemonsets")
         }),
-        template_changes: world.tracker.template_changes().values().map(|n| u64::from(*n)).sum(),
+        template_changes: world
+            .tracker
+            .template_changes()
+            .values()
+            .map(|n| u64::from(*n))
+            .sum(),
         mints: graph.add_password,
         graph_and_token_calls: graph.total,
         api,

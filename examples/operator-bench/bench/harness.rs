@@ -388,8 +388,13 @@ impl World {
                 }
                 let name = rotation_name(i);
                 let at = Instant::now();
-                api.create(&rt, NS, json!({"metadata": {"name": name}, "spec": spec}), MANAGER)
-                    .map_err(|e| anyhow::anyhow!("rotation {name}: {e:?}"))?;
+                api.create(
+                    &rt,
+                    NS,
+                    json!({"metadata": {"name": name}, "spec": spec}),
+                    MANAGER,
+                )
+                .map_err(|e| anyhow::anyhow!("rotation {name}: {e:?}"))?;
                 created.push((name, at));
             }
             Ok(created)
@@ -431,7 +436,12 @@ impl World {
             let name = format!("{prefix}-{k:03}");
             if self.api.get(&self.types.namespaces, "", &name).is_none() {
                 self.api
-                    .create(&self.types.namespaces, "", json!({"metadata": {"name": name}}), MANAGER)
+                    .create(
+                        &self.types.namespaces,
+                        "",
+                        json!({"metadata": {"name": name}}),
+                        MANAGER,
+                    )
                     .map_err(|e| anyhow::anyhow!("namespace {name}: {e:?}"))?;
             }
             names.push(name);
@@ -490,7 +500,11 @@ impl World {
             let (pw, pe, _) = p.log_summary();
             w += pw;
             e += pe;
-            samples.extend(p.log_samples().into_iter().take(10usize.saturating_sub(samples.len())));
+            samples.extend(
+                p.log_samples()
+                    .into_iter()
+                    .take(10usize.saturating_sub(samples.len())),
+            );
         }
         (w, e, samples)
     }

@@ -46,7 +46,9 @@ pub struct IdleReport {
 
 /// Measures an idle window of `window` with `rotations` Ready rotations.
 pub async fn run(world: &mut World, rotations: usize, window: Duration) -> anyhow::Result<IdleReport> {
-    let quiet_before = world.wait_quiet(Duration::from_secs(3), Duration::from_secs(60)).await;
+    let quiet_before = world
+        .wait_quiet(Duration::from_secs(3), Duration::from_secs(60))
+        .await;
     world.api.clear_access_log();
     let audit_from = world.audit_len();
     let bytes_from = world.proxy.stats.bytes_down();

@@ -100,7 +100,9 @@ pub async fn grow(world: &mut World, from: usize, to: usize) -> anyhow::Result<G
     let limit = Duration::from_secs(120) + Duration::from_millis(100 * (to - from) as u64);
     world
         .tracker
-        .wait_until(limit, |t| t.count_where(&names, |v| v.first_ready.is_some()) == names.len())
+        .wait_until(limit, |t| {
+            t.count_where(&names, |v| v.first_ready.is_some()) == names.len()
+        })
         .await;
     let views = world.tracker.rotations();
     let ready_times: Vec<Instant> = names

@@ -165,7 +165,8 @@ impl Options {
                         number("--unrelated-secret-bytes", value("--unrelated-secret-bytes")?)?
                 }
                 "--unrelated-deployments" => {
-                    o.ballast.deployments = number("--unrelated-deployments", value("--unrelated-deployments")?)?
+                    o.ballast.deployments =
+                        number("--unrelated-deployments", value("--unrelated-deployments")?)?
                 }
                 "--quick" => {
                     o.burst = 40;
@@ -205,7 +206,11 @@ impl Options {
             bail!("--burst must be at least 1");
         }
         if self.backlog > self.burst {
-            bail!("--backlog ({}) cannot exceed --burst ({}): the backlog reuses the burst's rotations", self.backlog, self.burst);
+            bail!(
+                "--backlog ({}) cannot exceed --burst ({}): the backlog reuses the burst's rotations",
+                self.backlog,
+                self.burst
+            );
         }
         self.sizes.sort_unstable();
         self.sizes.dedup();
@@ -251,7 +256,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     let mut world = World::build(opts.operator_binary.clone(), opts.pin).await?;
     progress!(opts, t0, "starting {}", opts.operator_binary.display());
     world.start_operator().await?;
-    world.wait_quiet(Duration::from_secs(3), Duration::from_secs(30)).await;
+    world
+        .wait_quiet(Duration::from_secs(3), Duration::from_secs(30))
+        .await;
     let baseline = world.operator()?.memory()?;
     let mut memory = MemoryReport {
         baseline: MemoryPoint {
@@ -363,4 +370,60 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     report.judge();
     progress!(opts, t0, "done");
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Command> {
+        // Any existing file stands in for the operator binary.
+        let exe = std::env::current_exe()?.display().to_string();
+        let mut all = vec!["--operator-bin".to_owned(), exe];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        Options::parse(all)
+    }
+
+    fn run_options(args: &[&str]) -> Options {
+        match parse(args) {
+            Ok(Command::Run(o)) => o,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_is_a_command_not_an_error() {
+        assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
+        assert!(matches!(Options::parse(["-h".to_owned()]), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn rotations_sets_burst_and_backlog_and_keeps_the_larger_default_sizes() {
+        let o = run_options(&["--rotations", "1_000"]);
+        assert_eq!((o.burst, o.backlog), (1000, 1000));
+        assert_eq!(o.sizes, [1000, 5000]);
+    }
+
+    #[test]
+    fn quick_is_small() {
+        let o = run_options(&["--quick"]);
+        assert_eq!((o.burst, o.backlog, o.sizes.clone()), (40, 40, vec![40, 500]));
+        assert_eq!(o.idle, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_arguments_are_clear_errors() {
+        let message = |args: &[&str]| format!("{:#}", parse(args).expect_err("an error"));
+        assert!(message(&["--burst", "ten"]).contains("--burst needs a whole number"));
+        assert!(message(&["--burst"]).contains("--burst needs a value"));
+        assert!(message(&["--frobnicate"]).contains("unknown argument \"--frobnicate\""));
+        assert!(message(&["--burst", "10", "--backlog", "11"]).contains("cannot exceed --burst"));
+        assert!(message(&["--burst", "0"]).contains("at least 1"));
+        assert!(message(&["--burst", "100", "--sizes", "50"]).contains("at least --burst"));
+        let missing = Options::parse([
+            "--operator-bin".to_owned(),
+            "/nonexistent/secret-rotator".to_owned(),
+        ]);
+        assert!(format!("{:#}", missing.expect_err("an error")).contains("is not a file"));
+    }
 }

@@ -139,8 +139,14 @@ impl OperatorProcess {
         let pid = child.id().context("the operator exited at once")?;
         let log = Arc::new(Mutex::new(LogTail::default()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
         .flatten()
@@ -233,7 +239,10 @@ impl OperatorProcess {
         loop {
             if let Some(status) = self.child.try_wait()? {
                 let (_, _, lines) = self.log_summary();
-                bail!("the operator exited ({status}); last lines:\n{}", lines.join("\n"));
+                bail!(
+                    "the operator exited ({status}); last lines:\n{}",
+                    lines.join("\n")
+                );
             }
             let r = self.readiness().await;
             let now = Instant::now();
@@ -258,7 +267,10 @@ impl OperatorProcess {
     /// `kill -9`, and waits for the process to be gone.
     pub async fn kill9(mut self) -> anyhow::Result<()> {
         self.child.start_kill().context("SIGKILL")?;
-        self.child.wait().await.context("waiting for the killed operator")?;
+        self.child
+            .wait()
+            .await
+            .context("waiting for the killed operator")?;
         Ok(())
     }
 }

@@ -115,7 +115,10 @@ impl Proxy {
             requests: Mutex::new(Vec::new()),
             bytes_down: AtomicU64::new(0),
             bytes_up: AtomicU64::new(0),
-            markers: markers.iter().map(|m| ((*m).to_owned(), AtomicU64::new(0))).collect(),
+            markers: markers
+                .iter()
+                .map(|m| ((*m).to_owned(), AtomicU64::new(0)))
+                .collect(),
             unparsed_connections: AtomicU64::new(0),
         });
         let shared = stats.clone();
@@ -167,7 +170,8 @@ async fn connect(client: TcpStream, server: TcpStream, stats: Arc<ProxyStats>) {
         let _ = server_write.shutdown().await;
     };
     let down = async move {
-        let mut scanners: Vec<MarkerScanner> = stats.markers.iter().map(|(m, _)| MarkerScanner::new(m)).collect();
+        let mut scanners: Vec<MarkerScanner> =
+            stats.markers.iter().map(|(m, _)| MarkerScanner::new(m)).collect();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match server_read.read(&mut buf).await {
@@ -298,10 +302,14 @@ fn parse_head(head: &[u8]) -> Option<(WireRequest, usize, bool)> {
     let mut length = 0;
     let mut chunked = false;
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         if name.eq_ignore_ascii_case("content-length") {
             length = value.trim().parse().ok()?;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked") {
+        } else if name.eq_ignore_ascii_case("transfer-encoding")
+            && value.to_ascii_lowercase().contains("chunked")
+        {
             chunked = true;
         }
     }

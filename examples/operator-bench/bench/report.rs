@@ -221,7 +221,10 @@ impl Report {
             let i = &s.idle;
             rows.push(row(
                 "1",
-                format!("idle {} Ready, {:.0} s: Graph+token calls", i.rotations, i.window_s),
+                format!(
+                    "idle {} Ready, {:.0} s: Graph+token calls",
+                    i.rotations, i.window_s
+                ),
                 "0",
                 i.graph_and_token_calls.to_string(),
                 Some(i.graph_and_token_calls == 0),
@@ -266,7 +269,11 @@ impl Report {
                 "2",
                 format!(
                     "RSS at 10,000 rotations{}",
-                    if m.rss_at_10k_measured { "" } else { " (extrapolated)" }
+                    if m.rss_at_10k_measured {
+                        ""
+                    } else {
+                        " (extrapolated)"
+                    }
                 ),
                 "≤ 64 MiB",
                 mib(rss),
@@ -313,7 +320,10 @@ impl Report {
         ));
         rows.push(row(
             "3",
-            format!("unrelated Deployments delivered ({} created)", f.unrelated_deployments),
+            format!(
+                "unrelated Deployments delivered ({} created)",
+                f.unrelated_deployments
+            ),
             "",
             f.unrelated_deployments_delivered.to_string(),
             None,
@@ -322,7 +332,10 @@ impl Report {
             let c = &s.cold_start;
             rows.push(row(
                 "4",
-                format!("cold start {}: start → leader / synced / all confirmed", c.rotations),
+                format!(
+                    "cold start {}: start → leader / synced / all confirmed",
+                    c.rotations
+                ),
                 "≤ 5 s (all confirmed)",
                 format!(
                     "{:.2} / {:.2} / {:.2} s ({}/{})",
@@ -334,12 +347,20 @@ impl Report {
                 "4",
                 format!("cold start {}: peak RSS / steady", c.rotations),
                 "≤ 1.25×",
-                format!("{:.2}× ({} / {})", c.peak_over_steady, mib(c.hwm_kib), mib(c.rss_steady_kib)),
+                format!(
+                    "{:.2}× ({} / {})",
+                    c.peak_over_steady,
+                    mib(c.hwm_kib),
+                    mib(c.rss_steady_kib)
+                ),
                 Some(c.peak_over_steady <= 1.25),
             ));
             rows.push(row(
                 "4",
-                format!("cold start {}: mints / Secret / workload / status writes", c.rotations),
+                format!(
+                    "cold start {}: mints / Secret / workload / status writes",
+                    c.rotations
+                ),
                 "0 / 0 / 0 / 0",
                 format!(
                     "{} / {} / {} / {} ({} writes, {} Entra calls)",
@@ -350,7 +371,13 @@ impl Report {
                     c.writes,
                     c.graph_and_token_calls
                 ),
-                Some(c.mints == 0 && c.secret_writes == 0 && c.workload_writes == 0 && c.template_changes == 0 && c.status_writes == 0),
+                Some(
+                    c.mints == 0
+                        && c.secret_writes == 0
+                        && c.workload_writes == 0
+                        && c.template_changes == 0
+                        && c.status_writes == 0,
+                ),
             ));
         }
         let k = &self.backlog;
@@ -359,7 +386,10 @@ impl Report {
             "6",
             format!("backlog of {} due at once: makespan", k.rotations),
             &format!("≤ {budget_s:.0} s"),
-            format!("{:.1} s ({}/{} done, {:.2}/s)", k.makespan_s, k.done, k.rotations, k.throughput_per_s),
+            format!(
+                "{:.1} s ({}/{} done, {:.2}/s)",
+                k.makespan_s, k.done, k.rotations, k.throughput_per_s
+            ),
             Some(k.makespan_s <= budget_s && k.done == k.rotations),
         ));
         rows.push(row(
@@ -481,7 +511,13 @@ impl Report {
         };
         let rows: Vec<[String; 3]> = names
             .iter()
-            .map(|n| [(*n).to_owned(), cell(&self.burst.steps, n), cell(&self.backlog.steps, n)])
+            .map(|n| {
+                [
+                    (*n).to_owned(),
+                    cell(&self.burst.steps, n),
+                    cell(&self.backlog.steps, n),
+                ]
+            })
             .chain(std::iter::once([
                 "whole rotation (request → Ready)".to_owned(),
                 format!(
@@ -532,9 +568,24 @@ impl Report {
 
     /// The table, for humans.
     pub fn table(&self) -> String {
-        let w_metric = self.targets.iter().map(|r| r.metric.chars().count()).max().unwrap_or(6);
-        let w_target = self.targets.iter().map(|r| r.target.chars().count()).max().unwrap_or(6);
-        let w_measured = self.targets.iter().map(|r| r.measured.chars().count()).max().unwrap_or(8);
+        let w_metric = self
+            .targets
+            .iter()
+            .map(|r| r.metric.chars().count())
+            .max()
+            .unwrap_or(6);
+        let w_target = self
+            .targets
+            .iter()
+            .map(|r| r.target.chars().count())
+            .max()
+            .unwrap_or(6);
+        let w_measured = self
+            .targets
+            .iter()
+            .map(|r| r.measured.chars().count())
+            .max()
+            .unwrap_or(8);
         let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
         let mut out = format!(
             "{} | {} | {} | {} | verdict\n",
@@ -604,7 +655,10 @@ mod tests {
         assert_eq!(verdict(&r, "create→Ready p50"), Verdict::Met);
         assert_eq!(verdict(&r, "create→Ready p99"), Verdict::Missed);
         assert_eq!(verdict(&r, "create→Ready max"), Verdict::Info);
-        assert_eq!(verdict(&r, "API writes per rotation (first rotation)"), Verdict::Missed);
+        assert_eq!(
+            verdict(&r, "API writes per rotation (first rotation)"),
+            Verdict::Missed
+        );
         assert_eq!(verdict(&r, "API writes per rotation (renewal)"), Verdict::Met);
         assert_eq!(verdict(&r, "backlog of 10 due at once"), Verdict::Met);
     }
@@ -627,16 +681,26 @@ mod tests {
         assert!(lines[0].starts_with("§10 | metric"));
         // Character (not byte) positions: metrics hold `→`, targets `≤`.
         let bars = |l: &str| -> Vec<usize> {
-            l.chars().enumerate().filter(|(_, c)| *c == '|').map(|(i, _)| i).collect()
+            l.chars()
+                .enumerate()
+                .filter(|(_, c)| *c == '|')
+                .map(|(i, _)| i)
+                .collect()
         };
         let header = bars(lines[0]);
         assert_eq!(header.len(), 4);
         for l in &lines[2..] {
             assert_eq!(bars(l), header, "misaligned: {l}");
         }
-        let p99 = lines.iter().find(|l| l.contains("create→Ready p99")).expect("p99 row");
+        let p99 = lines
+            .iter()
+            .find(|l| l.contains("create→Ready p99"))
+            .expect("p99 row");
         assert!(p99.ends_with("| MISSED"), "{p99}");
-        let p50 = lines.iter().find(|l| l.contains("create→Ready p50")).expect("p50 row");
+        let p50 = lines
+            .iter()
+            .find(|l| l.contains("create→Ready p50"))
+            .expect("p50 row");
         assert!(p50.ends_with("| met"), "{p50}");
     }
 

@@ -78,7 +78,10 @@ pub fn busiest_window(times: &[Timestamp], window: Duration) -> usize {
 
 /// Whether an access-log verb changes state.
 pub fn is_mutating(verb: &str) -> bool {
-    matches!(verb, "create" | "update" | "patch" | "delete" | "deletecollection")
+    matches!(
+        verb,
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    )
 }
 
 /// `resource` or `resource/subresource`.

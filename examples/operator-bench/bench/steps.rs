@@ -93,10 +93,18 @@ mod tests {
             (None, ms(4100)),
         ];
         let steps = step_latencies([(t0, changes.as_slice())]);
-        let got: Vec<(&str, f64)> = steps.iter().map(|s| (s.step.as_str(), s.latency.p50_ms)).collect();
+        let got: Vec<(&str, f64)> = steps
+            .iter()
+            .map(|s| (s.step.as_str(), s.latency.p50_ms))
+            .collect();
         assert_eq!(
             got,
-            [(QUEUED, 10.0), ("Pending", 20.0), ("Verifying", 4000.0), ("RollingOut", 70.0)]
+            [
+                (QUEUED, 10.0),
+                ("Pending", 20.0),
+                ("Verifying", 4000.0),
+                ("RollingOut", 70.0)
+            ]
         );
     }
 
@@ -113,7 +121,10 @@ mod tests {
             (Some(RotationPhase::Verifying), ms(160)),
         ];
         let steps = step_latencies([(ms(100), changes.as_slice())]);
-        let got: Vec<(&str, f64)> = steps.iter().map(|s| (s.step.as_str(), s.latency.max_ms)).collect();
+        let got: Vec<(&str, f64)> = steps
+            .iter()
+            .map(|s| (s.step.as_str(), s.latency.max_ms))
+            .collect();
         assert_eq!(got, [(QUEUED, 50.0), ("Pending", 10.0)]);
     }
 

@@ -179,7 +179,9 @@ impl Tracker {
                 let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
                 s.changes_seen += 1;
                 match change.key.plural.as_str() {
-                    "clientsecretrotations" => s.rotation(&change.name, change.kind, &change.object.value, now),
+                    "clientsecretrotations" => {
+                        s.rotation(&change.name, change.kind, &change.object.value, now)
+                    }
                     "deployments" => s.deployment(
                         &change.name,
                         change.kind,

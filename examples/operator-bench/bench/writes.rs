@@ -100,14 +100,12 @@ impl WritesPerRotation {
             rotations,
             total: per(counts.writes_except_leases()),
             without_events: per(counts.writes_where(|k| !k.ends_with(" leases") && !k.ends_with(" events"))),
-            reads: per(
-                counts
-                    .reads
-                    .iter()
-                    .filter(|(k, _)| !k.ends_with(" leases"))
-                    .map(|(_, n)| n)
-                    .sum(),
-            ),
+            reads: per(counts
+                .reads
+                .iter()
+                .filter(|(k, _)| !k.ends_with(" leases"))
+                .map(|(_, n)| n)
+                .sum()),
             by_resource: counts
                 .writes
                 .iter()
@@ -256,7 +254,10 @@ mod tests {
         };
         // renewBefore 100 s: nominal renewal at 900; 10 s earlier is 10 % of the window.
         let r = JitterReport::of(&[view(900), view(890)], 100);
-        assert_eq!((r.min_fraction, r.max_fraction, r.spread_fraction), (0.0, 0.1, 0.1));
+        assert_eq!(
+            (r.min_fraction, r.max_fraction, r.spread_fraction),
+            (0.0, 0.1, 0.1)
+        );
         assert_eq!(r.busiest_percent_slice_share, 0.5);
     }
 }
