@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Prints progress on standard error, then a target-vs-measured table, details, and the figures
-//! as JSON (the last thing on standard output). Asserts nothing: a missed target is a `MISSED`
+//! as JSON (the last thing on standard output). Asserts nothing: a missed target is an `OVER`
 //! row. See `docs/benchmarks.md`.
 
 mod bench;

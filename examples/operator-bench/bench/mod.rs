@@ -16,7 +16,7 @@
 //! start) and an idle window (idle cost, memory); finally flatness at the largest N.
 //!
 //! Invariant: the benchmark prints figures and asserts nothing about them; a missed target is a
-//! `MISSED` row, never an error. Errors are for a broken run (the operator died, a server failed).
+//! `OVER` row, never an error. Errors are for a broken run (the operator died, a server failed).
 
 pub mod backlog;
 pub mod burst;
@@ -82,7 +82,7 @@ printed beside their targets. Asserts nothing. See docs/benchmarks.md.
   cargo build --release --bin secret-rotator
   cargo run --release --example operator-bench [-- OPTIONS]
 
-A --quick run takes about 2 minutes on a loaded 2-core machine; the default run about 10 to 15.
+A --quick run takes about 2¼ minutes on a loaded 2-core machine; the default run about 13 minutes.
 
 Options:
   --operator-bin PATH          secret-rotator binary (default: target/<profile>/secret-rotator)

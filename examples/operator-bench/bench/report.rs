@@ -1,8 +1,8 @@
 //! The run's report: every measurement's figures (serialised as JSON), the machine and date, and
 //! the target-vs-measured table built from them (performance anchors §10, numbering kept).
 //!
-//! Invariant: a verdict is computed from the figures, never asserted: `met` and `missed` are
-//! comparisons with the stated target; `info` rows have no target. A target that scales with N
+//! Invariant: a verdict is computed from the figures, never asserted: `met` and `missed` (printed
+//! `pass` and `OVER`) are comparisons with the stated target; `info` rows have no target. A target that scales with N
 //! (the backlog's makespan, its CPU) is scaled and says so.
 
 use serde::Serialize;
@@ -600,8 +600,8 @@ impl Report {
         );
         for r in &self.targets {
             let verdict = match r.verdict {
-                Verdict::Met => "met",
-                Verdict::Missed => "MISSED",
+                Verdict::Met => "pass",
+                Verdict::Missed => "OVER",
                 Verdict::Info => "",
             };
             out += &format!(
@@ -696,12 +696,12 @@ mod tests {
             .iter()
             .find(|l| l.contains("create→Ready p99"))
             .expect("p99 row");
-        assert!(p99.ends_with("| MISSED"), "{p99}");
+        assert!(p99.ends_with("| OVER"), "{p99}");
         let p50 = lines
             .iter()
             .find(|l| l.contains("create→Ready p50"))
             .expect("p50 row");
-        assert!(p50.ends_with("| met"), "{p50}");
+        assert!(p50.ends_with("| pass"), "{p50}");
     }
 
     #[test]
