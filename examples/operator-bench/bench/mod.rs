@@ -221,7 +221,11 @@ impl Options {
             self.sizes.insert(0, self.burst);
         }
         if !self.operator_binary.is_file() {
-            bail!("{} is not a file", self.operator_binary.display());
+            bail!(
+                "the operator binary {} is not a file (build it with \
+                 `cargo build --release --bin secret-rotator`, or pass --operator-bin PATH)",
+                self.operator_binary.display()
+            );
         }
         Ok(())
     }
