@@ -14,7 +14,9 @@
 //! * every line logged during a pass carries the rotation's `namespace` and `name` (the
 //!   `reconcile` span) and, once known, its `rotation` number; lines logged while a step runs and
 //!   is recorded also carry the `step` (the `step` span). Steps and passes are timed into the
-//!   metrics however they end.
+//!   metrics however they end;
+//! * every status write reports the phase change to the capacity gate, and a plan that waits for
+//!   a slot joins its queue, so a slot given back wakes a waiting rotation at once.
 
 use std::{sync::Arc, time::Duration};
 
@@ -22,9 +24,12 @@ use jiff::Timestamp;
 use kube::{Api, ResourceExt, runtime::controller::Action as Requeue, runtime::reflector::ObjectRef};
 use tracing::Instrument;
 
-use super::{Context, Error, act, events, gather, hooks::Point, status};
+use super::{Context, Error, act, capacity::Slot, events, gather, hooks::Point, status};
 use crate::{
-    api::ClientSecretRotation,
+    api::{
+        ClientSecretRotation, ClientSecretRotationStatus, RotationPhase,
+        wellknown::{condition, reason},
+    },
     rotation::{Action, plan, record},
 };
 
@@ -112,6 +117,19 @@ fn requeue_at(ctx: &Context, at: Option<Timestamp>) -> Requeue {
     }
 }
 
+/// The phase of the rotation in flight, if any.
+fn phase_of(rotation: &ClientSecretRotation) -> Option<RotationPhase> {
+    rotation.status.as_ref()?.rotation.as_ref().map(|r| r.phase)
+}
+
+/// Whether a status says a due step waits for a slot of the operator-wide caps.
+fn waits_for_capacity(status: &ClientSecretRotationStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == condition::ROTATING && c.reason == reason::WAITING_FOR_CAPACITY)
+}
+
 async fn pass(
     ctx: &Context,
     me: &ObjectRef<ClientSecretRotation>,
@@ -131,7 +149,12 @@ async fn pass(
             tracing::Span::current().record("rotation", number);
         }
         if Some(&decision.status) != observed.resource.status.as_ref() {
+            let before = phase_of(rotation);
             *rotation = status::persist(ctx, rotation, &decision.status).await?;
+            ctx.capacity.moved(me, before, phase_of(rotation));
+        }
+        if waits_for_capacity(&decision.status) {
+            ctx.capacity.wait(me, Slot::needed_in(phase_of(rotation)));
         }
         // A slot this plan took is on record now.
         drop(gathered.guard.take());
@@ -155,6 +178,7 @@ async fn pass(
             };
             ctx.hook(me, Point::AfterAction(step)).await;
             if acted.gone {
+                ctx.capacity.moved(me, phase_of(rotation), None);
                 ctx.freshness.forget(me);
                 ctx.metrics.rotations.deleted(rotation);
                 return Ok::<_, Error>(true);
@@ -166,7 +190,9 @@ async fn pass(
             }
             let recorded = record(observed, &decision, acted.outcome, ctx.clock.now());
             if Some(&recorded.status) != rotation.status.as_ref() {
+                let before = phase_of(rotation);
                 *rotation = status::persist(ctx, rotation, &recorded.status).await?;
+                ctx.capacity.moved(me, before, phase_of(rotation));
             }
             events::publish(ctx, rotation, &recorded.events).await;
             Ok(false)

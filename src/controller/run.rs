@@ -321,6 +321,9 @@ impl Operator {
         .default_backoff()
         .touched_objects();
 
+        let capacity_wakeups = futures::stream::iter(ctx.capacity.wakeups()).flat_map(|rx| {
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+        });
         let mut controller = Controller::for_stream(rotation_stream, rotations)
             .with_config(ControllerSettings::default().concurrency(config.concurrency))
             .watches_stream(secrets, watches::managed_secret_owner(&index))
@@ -329,7 +332,8 @@ impl Operator {
             .watches_stream(daemon_sets, watches::daemon_set_rotations(&index))
             .reconcile_on(futures::stream::unfold(provider_triggers, |mut rx| async move {
                 rx.recv().await.map(|r| (r, rx))
-            }));
+            }))
+            .reconcile_on(capacity_wakeups);
         if scope.is_none() {
             let namespaces = watcher(
                 Api::<PartialObjectMeta<Namespace>>::all(client.clone()),

@@ -4,6 +4,7 @@
 mod support;
 
 mod adoption;
+mod capacity;
 mod crash_safety;
 mod failures;
 mod happy_path;
