@@ -9,3 +9,4 @@
 
 pub mod apiserver;
 pub mod entra;
+mod rsa_key;
