@@ -7,8 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::{coordination::v1::Lease, core::v1::Namespace};
-use kube::{Api, api::PostParams};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use secret_rotator::api::wellknown;
 use serde_json::json;
 
@@ -98,23 +98,11 @@ async fn readyz(client: &reqwest::Client, op: &Operator) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_acts_a_follower_takes_over_and_sigterm_releases_the_lease() {
     let w = World::new(1).await;
-    let namespaces: Api<Namespace> = Api::all(w.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "secret-rotator"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    w.create_namespace("secret-rotator").await;
     let serving = w.api.serve_tls("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (config_a, config_b) = (dir.path().join("a"), dir.path().join("b"));
-    w.api
-        .add_token("operator-a-token", "operator-a", &["system:masters"]);
-    w.api
-        .add_token("operator-b-token", "operator-b", &["system:masters"]);
-    std::fs::write(&config_a, serving.kubeconfig("operator-a-token")).unwrap();
-    std::fs::write(&config_b, serving.kubeconfig("operator-b-token")).unwrap();
+    let config_a = w.operator_kubeconfig(&serving, dir.path(), "a");
+    let config_b = w.operator_kubeconfig(&serving, dir.path(), "b");
     let leases: Api<Lease> = Api::namespaced(w.client.clone(), "secret-rotator");
     let http = reqwest::Client::new();
 

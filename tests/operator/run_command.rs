@@ -10,7 +10,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api,
     api::{DeleteParams, PostParams},
@@ -137,24 +136,12 @@ fn per_rotation(scrape: &Scrape) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_probes_and_metrics_leader_only_within_its_selector_with_json_logs() {
     let w = World::new(2).await;
-    let namespaces: Api<Namespace> = Api::all(w.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "secret-rotator"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    w.create_namespace("secret-rotator").await;
     let serving = w.api.serve_tls("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (config_a, config_b) = (dir.path().join("a"), dir.path().join("b"));
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
-    w.api
-        .add_token("operator-a-token", "operator-a", &["system:masters"]);
-    w.api
-        .add_token("operator-b-token", "operator-b", &["system:masters"]);
-    std::fs::write(&config_a, serving.kubeconfig("operator-a-token")).unwrap();
-    std::fs::write(&config_b, serving.kubeconfig("operator-b-token")).unwrap();
+    let config_a = w.operator_kubeconfig(&serving, dir.path(), "a");
+    let config_b = w.operator_kubeconfig(&serving, dir.path(), "b");
 
     // The leader cannot list the rotations at first: it leads but is not ready until its
     // caches hold their lists.
