@@ -7,3 +7,4 @@ pub mod controller;
 pub mod metrics;
 pub mod provider;
 pub mod rotation;
+mod rotation_feed;

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use packaging_support::{
     helm::{NAMESPACE, Rendered, ci_values, ci_values_files, toolchain},
-    kubectl::Kubectl,
+    kubectl::{self, Kubectl},
     manifests::{self, find, grants, kustomize, of_kind, rbac_summary},
     metrics_contract, promql, read,
 };
@@ -744,9 +744,7 @@ fn with_kubectl(test: impl FnOnce(&ApiServer, &Kubectl) + Send + 'static) {
         // NB: client-go sends credentials only over TLS, so kubectl talks HTTPS with the admin token.
         let handle = server.serve_tls("127.0.0.1:0").await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, handle.kubeconfig(ADMIN_TOKEN)).unwrap();
-        let k = Kubectl::new(&kubeconfig, dir.path());
+        let k = kubectl::for_kubeconfig(&handle.kubeconfig(ADMIN_TOKEN), dir.path());
         let s = server.clone();
         tokio::task::spawn_blocking(move || test(&s, &k)).await.unwrap();
         handle.shutdown().await;

@@ -23,10 +23,10 @@ use secret_rotator::{
     clock::Clock,
     provider::{
         ApplicationId, ApplicationRef, CheckOutcome, CredentialHolder, CredentialProvider, MintRequest,
-        Reason,
+        MintedCredential, ProviderError, Reason,
         entra::{
-            AssertionAlgorithm, CertificateSignIn, Cloud, FederatedTokenSource, ManagedIdentitySignIn,
-            OperatorSignIn, RetryPolicy, WorkloadIdentitySignIn,
+            AssertionAlgorithm, CertificateSignIn, Cloud, EntraProvider, FederatedTokenSource,
+            ManagedIdentitySignIn, OperatorSignIn, RetryPolicy, WorkloadIdentitySignIn,
         },
     },
 };
@@ -49,6 +49,13 @@ fn mint_request(env: &Env, lifetime: Duration) -> MintRequest {
         start: None,
         end: env.time.now() + lifetime,
     }
+}
+
+/// Mints a 30-day secret on the target application through `provider`.
+async fn mint_for_target(env: &Env, provider: &EntraProvider) -> Result<MintedCredential, ProviderError> {
+    provider
+        .mint(&env.target_app(), &mint_request(env, days(30)))
+        .await
 }
 
 fn fault(method: &str, path: &str, status: u16, retry_after: Option<u64>) -> FaultRule {
@@ -222,10 +229,7 @@ async fn a_tenant_domain_name_works_like_its_id() {
     let mut config = env.config();
     config.tenant_id = "contoso.onmicrosoft.com".into();
     let provider = env.provider_with(config);
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
     assert_eq!(
         provider.check(&env.target_app(), &minted.secret).await,
         Ok(CheckOutcome::Authenticated)
@@ -307,11 +311,7 @@ async fn blocked_password_addition_is_credential_type_not_allowed() {
     env.em
         .set_tenant_app_management_policy(&env.tenant, password_policy("passwordAddition", None))
         .unwrap();
-    let err = env
-        .provider()
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap_err();
+    let err = mint_for_target(&env, &env.provider()).await.unwrap_err();
     assert_eq!(err.reason, Reason::CredentialTypeNotAllowed, "{err}");
 }
 
@@ -424,10 +424,7 @@ async fn graph_429_honours_retry_after() {
         .inject_fault(fault("POST", "addPassword$", 429, Some(7)).times(2))
         .unwrap();
     let provider = env.provider();
-    provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    mint_for_target(&env, &provider).await.unwrap();
     assert_eq!(env.time.slept(), [secs(7), secs(7)]);
     assert_eq!(
         env.em.credentials(&env.target.app_id).unwrap().len(),
@@ -474,11 +471,7 @@ async fn throttling_beyond_the_budget_fails_with_the_servers_hint() {
     env.em
         .inject_fault(fault("POST", "addPassword$", 429, Some(600)))
         .unwrap();
-    let err = env
-        .provider()
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap_err();
+    let err = mint_for_target(&env, &env.provider()).await.unwrap_err();
     assert_eq!(
         (err.reason, err.retry_after),
         (Reason::Throttled, Some(secs(600)))
@@ -517,10 +510,7 @@ async fn the_emulators_write_quota_is_waited_out() {
         ..ThrottleLimits::default()
     });
     let provider = env.provider();
-    provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    mint_for_target(&env, &provider).await.unwrap();
     provider
         .mint(&env.target_app(), &mint_request(&env, days(31)))
         .await
@@ -580,10 +570,7 @@ async fn dropped_connections_and_slow_answers_are_retried() {
 async fn a_404_right_after_our_write_is_replication_lag() {
     let env = Env::new().await;
     let provider = env.provider();
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
     // A lagging replica: the object we just wrote is "not found" twice.
     env.em
         .inject_fault(fault("GET", "^/v1.0/applications", 404, None).times(2))
@@ -605,10 +592,7 @@ async fn a_404_right_after_our_write_is_replication_lag() {
 async fn replication_lag_on_404_is_bounded() {
     let env = Env::new().await;
     let provider = env.provider();
-    provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    mint_for_target(&env, &provider).await.unwrap();
     env.em
         .inject_fault(fault("GET", "^/v1.0/applications", 404, None))
         .unwrap();
@@ -640,10 +624,7 @@ async fn revoking_a_key_a_lagging_write_replica_cannot_see_yet_counts_as_done() 
         )
         .unwrap();
     let provider = env.provider();
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
     provider
         .revoke(&env.target_app(), &minted.credential.key_id)
         .await
@@ -791,10 +772,7 @@ async fn certificate_sign_in_with_ps256_and_rs256() {
         .unwrap();
     for algorithm in [AssertionAlgorithm::Ps256, AssertionAlgorithm::Rs256] {
         let provider = env.provider_with(env.config_with(certificate_sign_in(&env, KEY, algorithm)));
-        let minted = provider
-            .mint(&env.target_app(), &mint_request(&env, days(30)))
-            .await
-            .unwrap();
+        let minted = mint_for_target(&env, &provider).await.unwrap();
         assert_eq!(
             provider.check(&env.target_app(), &minted.secret).await,
             Ok(CheckOutcome::Authenticated)
@@ -863,10 +841,7 @@ async fn workload_identity_reads_the_rotated_token_file_for_every_token_request(
     };
     let sign_in = WorkloadIdentitySignIn::from_lookup(lookup).unwrap();
     let provider = env.provider_with(env.config_with(OperatorSignIn::WorkloadIdentity(sign_in)));
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
 
     // The kubelet rotates the file; this one matches no federated credential.
     env.advance(secs(3600));
@@ -980,10 +955,7 @@ async fn managed_identity_through_imds() {
         .inject_fault(fault("GET", "^/metadata/", 503, None).times(1))
         .unwrap();
     let provider = env.provider_with(env.config_with(imds(&identity.client_id)));
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
     provider.list_credentials(&env.target_app()).await.unwrap();
     assert_eq!(
         provider.check(&env.target_app(), &minted.secret).await,
@@ -1127,10 +1099,7 @@ async fn verification_waits_through_the_propagation_delay() {
         },
     );
     let provider = env.provider();
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
     let (progress, outcome) =
         verify(&provider, &env.target_app(), &minted.secret, secs(600), &env.time).await;
     assert_eq!(outcome, Verified::Yes);
@@ -1154,10 +1123,7 @@ async fn verification_needs_consecutive_successes_across_stale_replicas() {
         },
     );
     let provider = env.provider();
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
     let (progress, outcome) =
         verify(&provider, &env.target_app(), &minted.secret, secs(300), &env.time).await;
     assert_eq!(outcome, Verified::Yes);
@@ -1194,10 +1160,7 @@ async fn verification_gives_up_at_the_timeout() {
         },
     );
     let provider = env.provider();
-    let minted = provider
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &provider).await.unwrap();
     let (progress, outcome) = verify(&provider, &env.target_app(), &minted.secret, secs(60), &env.time).await;
     assert_eq!(outcome, Verified::TimedOut);
     assert!(progress.attempts >= 3, "{} attempts", progress.attempts);
@@ -1259,11 +1222,7 @@ async fn verification_progress_survives_persistence_between_checks() {
 #[tokio::test]
 async fn a_secret_string_never_shows_in_debug_of_what_the_provider_returns() {
     let env = Env::new().await;
-    let minted = env
-        .provider()
-        .mint(&env.target_app(), &mint_request(&env, days(30)))
-        .await
-        .unwrap();
+    let minted = mint_for_target(&env, &env.provider()).await.unwrap();
     let secret: &SecretString = &minted.secret;
     assert!(!format!("{minted:?}").contains(secret.expose_secret()));
 }

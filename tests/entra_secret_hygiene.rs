@@ -8,14 +8,11 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use common::{
     emulator::{Env, OWNED_BY},
+    log_capture::Capture,
     verify,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
@@ -35,33 +32,12 @@ use secret_rotator::{
         },
     },
 };
-use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
+use tracing_subscriber::EnvFilter;
 
 const CERT: &str = include_str!("fixtures/entra/operator-cert.pem");
 const KEY: &str = include_str!("fixtures/entra/operator-key.pem");
 const OIDC_KEY: &str = include_str!("fixtures/entra/oidc-issuer-key.pem");
 const ISSUER: &str = "https://oidc.cluster.test/hygiene";
-
-/// Every byte the subscriber writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 fn fault(method: &str, path: &str, status: u16, retry_after: Option<u64>) -> FaultRule {
     FaultRule {
@@ -275,7 +251,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     env.provider().check(&app, &seeded).await.unwrap();
 
     assert!(errors.len() >= 5, "the error paths ran: {errors:?}");
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     // The capture really holds the client's own trace and the HTTP stack's.
     for expected in [
         "Graph answered",

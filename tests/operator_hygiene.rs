@@ -7,12 +7,13 @@
 //!
 //! Its own test binary: the capture is the process-wide subscriber.
 
+#[path = "common/log_capture.rs"]
+mod log_capture;
 #[path = "operator/support/mod.rs"]
 mod support;
 
 use std::{
     collections::BTreeSet,
-    io::Write,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -25,6 +26,7 @@ use kube::{
     api::{DeleteParams, PostParams},
     runtime::{WatchStreamExt, watcher},
 };
+use log_capture::Capture;
 use sandbox::entra::{FaultAction, FaultRule, PasswordSpec};
 use secrecy::ExposeSecret;
 use secret_rotator::{api::wellknown, cli::logging};
@@ -33,27 +35,7 @@ use support::{
     workloads::{Workloads, create_workload, workload},
     world::{NS, World, spec},
 };
-use tracing_subscriber::{fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_value_reaches_logs_events_status_or_errors() {
@@ -223,13 +205,13 @@ async fn no_secret_value_reaches_logs_events_status_or_errors() {
     );
     w.stop_operator().await;
 
-    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let logs = capture.text();
     assert!(
         logs.contains("minted a password credential"),
         "the capture has the operator's logs"
     );
     assert!(logs.contains("TRACE"), "at TRACE level");
-    let json_logs = String::from_utf8_lossy(&json_capture.0.lock().unwrap()).into_owned();
+    let json_logs = json_capture.text();
     let lines: Vec<serde_json::Map<String, serde_json::Value>> = json_logs
         .lines()
         .map(|l| match serde_json::from_str(l) {

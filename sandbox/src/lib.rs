@@ -9,3 +9,5 @@
 
 pub mod apiserver;
 pub mod entra;
+pub mod kubectl;
+mod rsa_key;

@@ -21,6 +21,20 @@ use tokio::time::timeout;
 
 const LONG: Duration = Duration::from_secs(60);
 
+/// Waits (up to [`LONG`]) until `name` is gone from `api`; returns what the wait last saw of it.
+async fn await_deleted<K>(api: &Api<K>, name: &str) -> Option<K>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    timeout(
+        LONG,
+        await_condition(api.clone(), name, conditions::is_deleted("")),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{name} still exists after {LONG:?}"))
+    .unwrap()
+}
+
 fn secret(name: &str, labels: &[(&str, &str)]) -> Secret {
     Secret {
         metadata: ObjectMeta {
@@ -332,13 +346,7 @@ async fn finalizers_hold_deletion_and_gc_removes_dependents() {
     .await
     .unwrap();
     assert!(matches!(cms.get("owner").await, Err(kube::Error::Api(s)) if s.code == 404));
-    let gone = timeout(
-        LONG,
-        await_condition(secrets.clone(), "dep", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap();
-    assert!(gone.unwrap().is_none());
+    assert!(await_deleted(&secrets, "dep").await.is_none());
 }
 
 #[tokio::test]
@@ -368,29 +376,11 @@ async fn foreground_and_orphan_propagation() {
         secrets.create(&PostParams::default(), &dep).await.unwrap();
     }
     cms.delete("fg", &DeleteParams::foreground()).await.unwrap();
-    timeout(
-        LONG,
-        await_condition(secrets.clone(), "fg-dep", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    timeout(
-        LONG,
-        await_condition(cms.clone(), "fg", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    await_deleted(&secrets, "fg-dep").await;
+    await_deleted(&cms, "fg").await;
 
     cms.delete("orphan", &DeleteParams::orphan()).await.unwrap();
-    timeout(
-        LONG,
-        await_condition(cms.clone(), "orphan", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    await_deleted(&cms, "orphan").await;
     let kept = secrets.get("orphan-dep").await.unwrap();
     assert!(kept.metadata.owner_references.unwrap_or_default().is_empty());
 }
@@ -428,13 +418,7 @@ async fn deleting_a_namespace_deletes_its_contents() {
         .left()
         .unwrap();
     assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
-    timeout(
-        LONG,
-        await_condition(secrets.clone(), "a", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    await_deleted(&secrets, "a").await;
     let e = secrets
         .create(&PostParams::default(), &secret("b", &[]))
         .await
@@ -459,13 +443,7 @@ async fn deleting_a_namespace_deletes_its_contents() {
         )
         .await
         .unwrap();
-    timeout(
-        LONG,
-        await_condition(namespaces.clone(), "doomed", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    await_deleted(&namespaces, "doomed").await;
     assert!(
         Api::<Secret>::all(client)
             .list(&ListParams::default())
@@ -597,20 +575,8 @@ async fn a_controller_reconciles_through_watches_across_410_and_dropped_connecti
     await_mirror(&secrets, "mirror-src", "three").await;
 
     cms.delete("src", &DeleteParams::default()).await.unwrap();
-    timeout(
-        LONG,
-        await_condition(cms.clone(), "src", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    timeout(
-        LONG,
-        await_condition(secrets.clone(), "mirror-src", conditions::is_deleted("")),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    await_deleted(&cms, "src").await;
+    await_deleted(&secrets, "mirror-src").await;
     handle.abort();
 }
 
@@ -650,13 +616,7 @@ fn serving_survives_a_runtime_restart_on_the_same_store() {
         dep.metadata.owner_references = Some(vec![owner.controller_owner_ref(&()).unwrap()]);
         api.create(&PostParams::default(), &dep).await.unwrap();
         api.delete("persist", &DeleteParams::default()).await.unwrap();
-        timeout(
-            LONG,
-            await_condition(api.clone(), "dep", conditions::is_deleted("")),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        await_deleted(&api, "dep").await;
         handle.shutdown().await;
     });
 }

@@ -6,12 +6,11 @@
 //!
 //! Skips (with a message) when the kubectl binary is not installed.
 
-use std::path::Path;
-use std::process::Command;
-
 use sandbox::apiserver::{ADMIN_TOKEN, ApiServer, ServingHandle};
+use sandbox::kubectl::{Kubectl, Run, binary};
 
-const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+/// The kubectl these tests drive.
+const KUBECTL: &str = "kubectl.1.33";
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -54,52 +53,8 @@ spec:
   size: 3
 "#;
 
-struct Kubectl {
-    kubeconfig: String,
-    home: String,
-}
-
-impl Kubectl {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        use std::io::Write;
-        let mut cmd = Command::new(KUBECTL);
-        cmd.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(format!("{}/cache", self.home))
-            .env("HOME", &self.home)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl runs");
-        if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let (ok, out, err) = self.run(args, stdin);
-        assert!(ok, "kubectl {args:?} failed:\nstdout: {out}\nstderr: {err}");
-        out
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_waits_gets_and_deletes() {
-    if !Path::new(KUBECTL).exists() {
-        panic!(
-            "{KUBECTL} is not installed: these tests drive the kubectl binaries that come with the machine image"
-        );
-    }
     let server = ApiServer::new();
     // kubectl sends no credentials to a plain-HTTP server: it is system:anonymous here.
     server.allow_anonymous_admin();
@@ -107,10 +62,8 @@ async fn kubectl_applies_waits_gets_and_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     ApiServer::write_kubeconfig(&kubeconfig, &handle.url(), ADMIN_TOKEN).unwrap();
-    let k = Kubectl {
-        kubeconfig: kubeconfig.display().to_string(),
-        home: dir.path().display().to_string(),
-    };
+    let kubeconfig = std::fs::read_to_string(&kubeconfig).unwrap();
+    let k = Kubectl::new(binary(KUBECTL), &kubeconfig, dir.path());
 
     let out = tokio::task::spawn_blocking(move || {
         let mut transcript = String::new();
@@ -157,7 +110,11 @@ async fn kubectl_applies_waits_gets_and_deletes() {
         );
         transcript += &k.ok(&["delete", "gadget", "g1"], None);
         transcript += &k.ok(&["delete", "-f", "-"], Some(CRD));
-        let (found, _, err) = k.run(&["get", "crd", "gadgets.smoke.example.com"], None);
+        let Run {
+            ok: found,
+            stderr: err,
+            ..
+        } = k.run(&["get", "crd", "gadgets.smoke.example.com"], None);
         assert!(!found && err.contains("NotFound"), "{err}");
         transcript
     })
@@ -185,21 +142,11 @@ async fn kubectl_applies_waits_gets_and_deletes() {
 /// A served API server and a kubectl configured for it (fresh `HOME` and cache), or `None` when
 /// kubectl is not installed.
 async fn setup() -> Option<(ApiServer, ServingHandle, tempfile::TempDir, Kubectl)> {
-    if !Path::new(KUBECTL).exists() {
-        panic!(
-            "{KUBECTL} is not installed: these tests drive the kubectl binaries that come with the machine image"
-        );
-    }
     let server = ApiServer::new();
     // NB: client-go sends credentials only over TLS, so kubectl talks HTTPS with the admin token.
     let handle = server.serve_tls("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, handle.kubeconfig(ADMIN_TOKEN)).unwrap();
-    let k = Kubectl {
-        kubeconfig: kubeconfig.display().to_string(),
-        home: dir.path().display().to_string(),
-    };
+    let k = Kubectl::new(binary(KUBECTL), &handle.kubeconfig(ADMIN_TOKEN), dir.path());
     Some((server, handle, dir, k))
 }
 
@@ -239,7 +186,11 @@ async fn kubectl_server_side_apply_conflicts_and_forces() {
 
         // Another manager changing a field kubectl owns conflicts.
         let other = GADGET.replace("size: 3", "size: 5");
-        let (ok, out, err) = k.run(
+        let Run {
+            ok,
+            stdout: out,
+            stderr: err,
+        } = k.run(
             &["apply", "--server-side", "--field-manager=gitops", "-f", "-"],
             Some(&other),
         );
@@ -410,20 +361,24 @@ async fn kubectl_sees_pruning_warnings_and_strict_validation_errors() {
         );
         let unknown = GADGET.replace("size: 3", "size: 3\n  colour: red");
         // kubectl's default validation asks the server to be strict.
-        let (ok, _, err) = k.run(&["apply", "-f", "-"], Some(&unknown));
+        let Run { ok, stderr: err, .. } = k.run(&["apply", "-f", "-"], Some(&unknown));
         assert!(!ok);
         assert!(
             err.contains(r#"strict decoding error: unknown field "spec.colour""#),
             "{err}"
         );
         // With --validate=warn the field is pruned and kubectl prints the server's warning.
-        let (ok, out, err) = k.run(&["create", "--validate=warn", "-f", "-"], Some(&unknown));
+        let Run {
+            ok,
+            stdout: out,
+            stderr: err,
+        } = k.run(&["create", "--validate=warn", "-f", "-"], Some(&unknown));
         assert!(ok, "{out}{err}");
         assert!(err.contains(r#"Warning: unknown field "spec.colour""#), "{err}");
         let spec = k.ok(&["get", "gadget", "g1", "-o", "jsonpath={.spec}"], None);
         assert_eq!(spec, r#"{"size":3}"#);
         // A schema violation is the server's 422.
-        let (ok, _, err) = k.run(
+        let Run { ok, stderr: err, .. } = k.run(
             &["apply", "-f", "-"],
             Some(&GADGET.replace("size: 3", "size: big")),
         );

@@ -19,13 +19,11 @@
 //!
 //! kubectl talks HTTPS with the admin token (client-go sends credentials only over TLS).
 
-mod kubectl_support;
-
 use std::time::Duration;
 
-use kubectl_support::{Kubectl, binary};
 use sandbox::apiserver::workloads::WorkloadKind;
 use sandbox::apiserver::{ADMIN_TOKEN, ApiServer};
+use sandbox::kubectl::{Kubectl, binary};
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

@@ -26,9 +26,8 @@ use kube::{
 use crate::{
     api::{ClientSecretRotation, ProviderKind, RotationPhase, WorkloadKind},
     rotation::{holds_rollout_slot, holds_rotation_slot},
+    rotation_feed::{RotationKey, key_of, newer_or_equal},
 };
-
-type Key = (String, String);
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -76,29 +75,15 @@ impl Entry {
 
 #[derive(Default, Debug)]
 struct Inner {
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<RotationKey, Entry>,
     /// Rebuilt during a relist (`Init` .. `InitDone`), then swapped in.
-    relist: Option<HashMap<Key, Entry>>,
+    relist: Option<HashMap<RotationKey, Entry>>,
 }
 
 /// The index. Shared by the watch mappers and the reconciler.
 #[derive(Default, Debug)]
 pub struct RotationIndex {
     inner: Mutex<Inner>,
-}
-
-fn key_of(csr: &ClientSecretRotation) -> Option<Key> {
-    Some((csr.metadata.namespace.clone()?, csr.metadata.name.clone()?))
-}
-
-fn newer_or_equal(candidate: Option<&str>, current: Option<&str>) -> bool {
-    match (
-        candidate.and_then(|c| c.parse::<u64>().ok()),
-        current.and_then(|c| c.parse::<u64>().ok()),
-    ) {
-        (Some(c), Some(cur)) => c >= cur,
-        _ => true,
-    }
 }
 
 impl RotationIndex {
@@ -136,7 +121,7 @@ impl RotationIndex {
         Self::upsert(&mut inner.entries, csr);
     }
 
-    fn upsert(entries: &mut HashMap<Key, Entry>, csr: &ClientSecretRotation) {
+    fn upsert(entries: &mut HashMap<RotationKey, Entry>, csr: &ClientSecretRotation) {
         let Some(key) = key_of(csr) else { return };
         let entry = Entry::of(csr);
         match entries.get(&key) {
@@ -205,7 +190,10 @@ impl RotationIndex {
         })
     }
 
-    fn rotations_where(&self, keep: impl Fn(&Key, &Entry) -> bool) -> Vec<ObjectRef<ClientSecretRotation>> {
+    fn rotations_where(
+        &self,
+        keep: impl Fn(&RotationKey, &Entry) -> bool,
+    ) -> Vec<ObjectRef<ClientSecretRotation>> {
         let inner = self.lock();
         inner
             .entries
@@ -220,7 +208,7 @@ impl RotationIndex {
         let inner = self.lock();
         let mut rotations = 0;
         let mut rollouts = 0;
-        let mine: Option<Key> = me.namespace.clone().map(|ns| (ns, me.name.clone()));
+        let mine: Option<RotationKey> = me.namespace.clone().map(|ns| (ns, me.name.clone()));
         for (key, e) in &inner.entries {
             if Some(key) == mine.as_ref() {
                 continue;

@@ -26,6 +26,21 @@ use crate::{
     rotation::{StepFailure, WorkloadRef, WorkloadState},
 };
 
+/// A workload kind (Deployment, StatefulSet, DaemonSet) as this module reads and patches it:
+/// namespaced, and read as JSON.
+trait Workload:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + DeserializeOwned
+    + serde::Serialize
+    + std::fmt::Debug
+{
+}
+
+impl Workload for Deployment {}
+impl Workload for StatefulSet {}
+impl Workload for DaemonSet {}
+
 fn convert(kind: WorkloadKind, value: serde_json::Value, key: &str) -> Option<WorkloadState> {
     Some(match kind {
         WorkloadKind::Deployment => WorkloadState::from_deployment(&serde_json::from_value(value).ok()?, key),
@@ -38,11 +53,7 @@ fn convert(kind: WorkloadKind, value: serde_json::Value, key: &str) -> Option<Wo
 
 async fn get<K>(client: &Client, ns: &str, name: &str) -> Result<Option<serde_json::Value>, kube::Error>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Workload,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     Ok(api
@@ -58,11 +69,7 @@ async fn list<K>(
     page: u32,
 ) -> Result<Vec<serde_json::Value>, kube::Error>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Workload,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let mut params = ListParams::default().labels(selector).limit(page);
@@ -139,11 +146,7 @@ async fn patch_one<K>(
     patch: &serde_json::Value,
 ) -> Result<Option<i64>, kube::Error>
 where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Workload,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams {

@@ -34,6 +34,7 @@ use prometheus_client::{
 use crate::{
     api::{ClientSecretRotation, ClientSecretRotationStatus, CredentialRole, RotationPhase, wellknown},
     rotation::conditions::{self, known_reason},
+    rotation_feed::{RotationKey, key_of, newer_or_equal},
 };
 
 /// How many deleted rotations are remembered, so a late write of the operator's own about one of
@@ -174,8 +175,6 @@ impl Transition {
     }
 }
 
-type Key = (String, String);
-
 #[derive(Debug, Default)]
 struct Exported {
     uid: Option<String>,
@@ -187,9 +186,9 @@ struct Exported {
 #[derive(Debug, Default)]
 struct State {
     exporting: bool,
-    exported: HashMap<Key, Exported>,
+    exported: HashMap<RotationKey, Exported>,
     /// Keys seen during a relist (`Init` .. `InitDone`).
-    relist: Option<HashSet<Key>>,
+    relist: Option<HashSet<RotationKey>>,
     /// Uids of rotations deleted lately, oldest first.
     deleted: VecDeque<String>,
 }
@@ -205,20 +204,6 @@ pub struct RotationSeries {
     failures: Family<ReasonLabels, Counter>,
     unmanaged: Family<CredentialLabels, Gauge>,
     state: Mutex<State>,
-}
-
-fn key_of(csr: &ClientSecretRotation) -> Option<Key> {
-    Some((csr.metadata.namespace.clone()?, csr.metadata.name.clone()?))
-}
-
-fn newer_or_equal(candidate: Option<&str>, current: Option<&str>) -> bool {
-    match (
-        candidate.and_then(|c| c.parse::<u64>().ok()),
-        current.and_then(|c| c.parse::<u64>().ok()),
-    ) {
-        (Some(c), Some(cur)) => c >= cur,
-        _ => true,
-    }
 }
 
 impl RotationSeries {
@@ -316,7 +301,7 @@ impl RotationSeries {
             }
             watcher::Event::InitDone => {
                 if let Some(seen) = state.relist.take() {
-                    let gone: Vec<Key> = state
+                    let gone: Vec<RotationKey> = state
                         .exported
                         .keys()
                         .filter(|k| !seen.contains(*k))
@@ -467,7 +452,7 @@ impl RotationSeries {
         }
     }
 
-    fn remove_key(&self, state: &mut State, key: &Key) {
+    fn remove_key(&self, state: &mut State, key: &RotationKey) {
         let Some(exported) = state.exported.remove(key) else {
             return;
         };

@@ -14,7 +14,10 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{marker, observed::SecretObservation};
+use super::{
+    marker,
+    observed::{Observed, SecretObservation},
+};
 use crate::{
     api::{ClientSecretRotationStatus, CredentialRole, CredentialSummary},
     provider::{ApplicationCredentials, Credential},
@@ -27,6 +30,31 @@ pub(crate) struct Context<'a> {
     pub status: &'a ClientSecretRotationStatus,
     pub staging: Option<&'a SecretObservation>,
     pub target: Option<&'a SecretObservation>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of the rotation `namespace`/`name` with `status`, as observed in `o`.
+    pub(crate) fn of(
+        namespace: &'a str,
+        name: &'a str,
+        status: &'a ClientSecretRotationStatus,
+        o: &'a Observed,
+    ) -> Self {
+        Context {
+            namespace,
+            name,
+            status,
+            // The staging Secret protects its credential only while it belongs to the rotation in
+            // flight; a leftover of an older attempt does not.
+            staging: o.staging.as_ref().filter(|s| {
+                status
+                    .rotation
+                    .as_ref()
+                    .is_some_and(|r| s.rotation() == Some(r.id))
+            }),
+            target: o.target.as_ref(),
+        }
+    }
 }
 
 impl Context<'_> {

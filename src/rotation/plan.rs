@@ -199,20 +199,7 @@ impl<'a> Planner<'a> {
     }
 
     pub(super) fn inventory(&self) -> inventory::Context<'_> {
-        inventory::Context {
-            namespace: &self.namespace,
-            name: &self.name,
-            status: &self.status,
-            staging: self.o.staging.as_ref().filter(|s| {
-                // The staging Secret protects its credential only while it belongs to the
-                // rotation in flight; a leftover of an older attempt does not.
-                self.status
-                    .rotation
-                    .as_ref()
-                    .is_some_and(|r| s.rotation() == Some(r.id))
-            }),
-            target: self.o.target.as_ref(),
-        }
+        inventory::Context::of(&self.namespace, &self.name, &self.status, self.o)
     }
 
     fn absorb(&mut self, credentials: &ApplicationCredentials) {

@@ -220,21 +220,7 @@ impl Recorder<'_> {
         self.status.credentials_observed_at = Some(self.now.into());
         let ns = self.o.resource.metadata.namespace.clone().unwrap_or_default();
         let name = self.o.resource.metadata.name.clone().unwrap_or_default();
-        let summary = {
-            let ctx = inventory::Context {
-                namespace: &ns,
-                name: &name,
-                status: &self.status,
-                staging: self.o.staging.as_ref().filter(|s| {
-                    self.status
-                        .rotation
-                        .as_ref()
-                        .is_some_and(|r| s.rotation() == Some(r.id))
-                }),
-                target: self.o.target.as_ref(),
-            };
-            ctx.summarize(credentials)
-        };
+        let summary = inventory::Context::of(&ns, &name, &self.status, self.o).summarize(credentials);
         self.status.credentials = summary;
         if let Some(timing) = self.timing() {
             let window = timing.renew_window(None, self.now + timing.lifetime);

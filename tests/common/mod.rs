@@ -11,6 +11,8 @@ use std::{
 use jiff::Timestamp;
 use secret_rotator::{clock::Clock, provider::sleeper::Sleeper};
 
+pub mod log_capture;
+
 type SleepHook = Box<dyn Fn(Duration) + Send + Sync>;
 
 /// Real time plus an offset that grows only when the sleeper "sleeps" (instantly) or the test moves

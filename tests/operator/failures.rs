@@ -19,7 +19,7 @@ use secret_rotator::api::{
 use serde_json::json;
 
 use crate::support::{
-    workloads::{Workloads, create_workload, workload},
+    workloads::web_rotation,
     world::{OPERATOR_USER, World, condition as cond, spec},
 };
 
@@ -215,24 +215,7 @@ async fn a_lifetime_policy_blocks_with_its_reason_until_the_spec_fits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_that_never_completes_keeps_the_previous_secret_and_says_so() {
-    let mut w = World::new(1).await;
-    let sim = Workloads::start(&w.api, &w.em);
-    create_workload(
-        &w.client,
-        workload("Deployment", "web", 2, "creds", "client-secret"),
-    )
-    .await;
-    w.start_operator();
-    let client_id = w.app(0).app_id.clone();
-    w.create_rotation(
-        "stuck",
-        spec(
-            &client_id,
-            "creds",
-            json!({"overlap": "0s", "rolloutTargets": [{"kind": "Deployment", "name": "web"}]}),
-        ),
-    )
-    .await;
+    let (w, sim) = web_rotation("stuck", json!({"overlap": "0s"})).await;
     w.wait_ready("stuck").await;
     let old = w.secret_value("creds", "client-secret").await.unwrap();
     sim.stall("deployments", "web", true);

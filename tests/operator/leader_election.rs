@@ -3,66 +3,24 @@
 //! death (`kill -9`), and on SIGTERM the leader releases the lease and exits cleanly.
 
 use std::{
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::{coordination::v1::Lease, core::v1::Namespace};
-use kube::{Api, api::PostParams};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use secret_rotator::api::wellknown;
 use serde_json::json;
 
-use crate::support::world::{PATIENCE, World, spec};
+use crate::support::{
+    process::{self, LEASE_SECONDS, OperatorProcess},
+    world::{PATIENCE, World, spec},
+};
 
-const LEASE_SECONDS: u64 = 4;
-
-struct Operator {
-    child: Child,
-    health: String,
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(kubeconfig: &std::path::Path, identity: &str) -> Operator {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_secret-rotator"))
-        .args([
-            "run",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--identity",
-            identity,
-            "--operator-namespace",
-            "secret-rotator",
-            "--health-address",
-            &format!("127.0.0.1:{port}"),
-            "--lease-duration-seconds",
-            &LEASE_SECONDS.to_string(),
-            "--lease-renew-grace-seconds",
-            "1",
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Operator {
-        child,
-        health: format!("http://127.0.0.1:{port}"),
-    }
+/// Starts operator replica `identity`.
+fn start(kubeconfig: &Path, identity: &str) -> OperatorProcess {
+    process::start(kubeconfig, identity, &[], Stdio::null())
 }
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
@@ -89,8 +47,8 @@ async fn wait_holder(leases: &Api<Lease>, want: Option<&str>, within: Duration) 
     }
 }
 
-async fn readyz(client: &reqwest::Client, op: &Operator) -> Option<String> {
-    let response = client.get(format!("{}/readyz", op.health)).send().await.ok()?;
+async fn readyz(client: &reqwest::Client, op: &OperatorProcess) -> Option<String> {
+    let response = client.get(format!("{}/readyz", op.base)).send().await.ok()?;
     response.status().is_success().then_some(())?;
     response.text().await.ok()
 }
@@ -98,23 +56,11 @@ async fn readyz(client: &reqwest::Client, op: &Operator) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_acts_a_follower_takes_over_and_sigterm_releases_the_lease() {
     let w = World::new(1).await;
-    let namespaces: Api<Namespace> = Api::all(w.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "secret-rotator"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    w.create_namespace("secret-rotator").await;
     let serving = w.api.serve_tls("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (config_a, config_b) = (dir.path().join("a"), dir.path().join("b"));
-    w.api
-        .add_token("operator-a-token", "operator-a", &["system:masters"]);
-    w.api
-        .add_token("operator-b-token", "operator-b", &["system:masters"]);
-    std::fs::write(&config_a, serving.kubeconfig("operator-a-token")).unwrap();
-    std::fs::write(&config_b, serving.kubeconfig("operator-b-token")).unwrap();
+    let config_a = w.operator_kubeconfig(&serving, dir.path(), "a");
+    let config_b = w.operator_kubeconfig(&serving, dir.path(), "b");
     let leases: Api<Lease> = Api::namespaced(w.client.clone(), "secret-rotator");
     let http = reqwest::Client::new();
 

@@ -10,32 +10,18 @@ use secret_rotator::api::wellknown::{self, condition, event, reason};
 use serde_json::json;
 
 use crate::support::{
-    workloads::{Workloads, create_workload, workload},
+    workloads::web_rotation,
     world::{NS, PATIENCE, World, condition as cond, spec},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_rotation_replaces_the_secret_and_retires_the_previous_after_the_overlap() {
-    let mut w = World::new(1).await;
-    let sim = Workloads::start(&w.api, &w.em);
-    create_workload(
-        &w.client,
-        workload("Deployment", "web", 2, "creds", "client-secret"),
-    )
-    .await;
-    w.start_operator();
-    let client_id = w.app(0).app_id.clone();
-    w.create_rotation(
+    let (w, sim) = web_rotation(
         "manual",
-        spec(
-            &client_id,
-            "creds",
-            json!({
-                "overlap": "10m",
-                "rolloutTargets": [{"kind": "Deployment", "name": "web"}],
-                "secret": {"keys": {"previousClientSecret": "previous-client-secret"}},
-            }),
-        ),
+        json!({
+            "overlap": "10m",
+            "secret": {"keys": {"previousClientSecret": "previous-client-secret"}},
+        }),
     )
     .await;
     let first = w.wait_ready("manual").await.status.unwrap().current.unwrap();
@@ -95,24 +81,7 @@ async fn manual_rotation_replaces_the_secret_and_retires_the_previous_after_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emergency_rotation_revokes_the_previous_secret_before_restarting_anything() {
-    let mut w = World::new(1).await;
-    let sim = Workloads::start(&w.api, &w.em);
-    create_workload(
-        &w.client,
-        workload("Deployment", "web", 2, "creds", "client-secret"),
-    )
-    .await;
-    w.start_operator();
-    let client_id = w.app(0).app_id.clone();
-    w.create_rotation(
-        "leaked",
-        spec(
-            &client_id,
-            "creds",
-            json!({"overlap": "1h", "rolloutTargets": [{"kind": "Deployment", "name": "web"}]}),
-        ),
-    )
-    .await;
+    let (w, sim) = web_rotation("leaked", json!({"overlap": "1h"})).await;
     w.wait_ready("leaked").await;
     let leaked = w.secret_value("creds", "client-secret").await.unwrap();
     // The rollout will not finish: the emergency must not wait for it.

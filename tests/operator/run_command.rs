@@ -4,13 +4,8 @@
 //! alone) and `--log-format json` (valid JSON lines with the rotation's `namespace` and `name` at
 //! the top level).
 
-use std::{
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::path::Path;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api,
     api::{DeleteParams, PostParams},
@@ -21,93 +16,19 @@ use serde_json::{Value, json};
 
 use crate::support::{
     metrics::{Scrape, scrape, scrape_until},
-    world::{NS, PATIENCE, World, spec},
+    process::{self, OperatorProcess},
+    world::{NS, World, spec},
 };
 
-struct Operator {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Operator {
-    fn metrics_url(&self) -> String {
-        format!("{}/metrics", self.base)
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    /// Polls `path` until it answers `status` with `body`.
-    async fn wait_for(&self, path: &str, status: u16, body: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let got = match reqwest::get(format!("{}{path}", self.base)).await {
-                Ok(r) => Some((r.status().as_u16(), r.text().await.unwrap_or_default())),
-                Err(_) => None,
-            };
-            if got.as_ref().is_some_and(|(s, b)| *s == status && b == body) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path}: not {status} {body:?} within {PATIENCE:?}, last: {got:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `run` with `--selector shard=a`, JSON logs to `log`, probes and metrics on one free port.
-fn start(kubeconfig: &Path, identity: &str, log: &Path) -> Operator {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_secret-rotator"))
-        .args([
-            "run",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--identity",
-            identity,
-            "--operator-namespace",
-            "secret-rotator",
-            "--health-address",
-            &format!("127.0.0.1:{port}"),
-            "--lease-duration-seconds",
-            "4",
-            "--lease-renew-grace-seconds",
-            "1",
-            "-l",
-            "shard=a",
-            "--log-format",
-            "json",
-            "--log-level",
-            "debug",
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    Operator {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    }
+fn start(kubeconfig: &Path, identity: &str, log: &Path) -> OperatorProcess {
+    let extra = ["-l", "shard=a", "--log-format", "json", "--log-level", "debug"];
+    process::start(
+        kubeconfig,
+        identity,
+        &extra,
+        std::fs::File::create(log).unwrap().into(),
+    )
 }
 
 async fn create_labelled(w: &World, name: &str, shard: &str, app: usize) {
@@ -137,24 +58,12 @@ fn per_rotation(scrape: &Scrape) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_serves_probes_and_metrics_leader_only_within_its_selector_with_json_logs() {
     let w = World::new(2).await;
-    let namespaces: Api<Namespace> = Api::all(w.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "secret-rotator"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    w.create_namespace("secret-rotator").await;
     let serving = w.api.serve_tls("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (config_a, config_b) = (dir.path().join("a"), dir.path().join("b"));
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
-    w.api
-        .add_token("operator-a-token", "operator-a", &["system:masters"]);
-    w.api
-        .add_token("operator-b-token", "operator-b", &["system:masters"]);
-    std::fs::write(&config_a, serving.kubeconfig("operator-a-token")).unwrap();
-    std::fs::write(&config_b, serving.kubeconfig("operator-b-token")).unwrap();
+    let config_a = w.operator_kubeconfig(&serving, dir.path(), "a");
+    let config_b = w.operator_kubeconfig(&serving, dir.path(), "b");
 
     // The leader cannot list the rotations at first: it leads but is not ready until its
     // caches hold their lists.

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, api::PostParams};
 use secret_rotator::api::{ClientSecretRotation, wellknown};
 use serde_json::json;
@@ -12,14 +11,7 @@ use crate::support::world::{NS, World, spec};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_scoped_to_one_namespace_leaves_the_others_alone() {
     let mut w = World::new(2).await;
-    let namespaces: Api<Namespace> = Api::all(w.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "team-b"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    w.create_namespace("team-b").await;
     w.create_operator_secret("team-b", "entra-operator").await;
     w.create_identity_provider("team-b", "entra", "entra-operator")
         .await;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::{
     Api,
     api::{DynamicObject, PostParams},
@@ -120,14 +120,7 @@ async fn apply_manifest(w: &World, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_needs_nothing_beyond_the_rbac_it_ships() {
     let mut w = World::new(1).await;
-    let namespaces: Api<Namespace> = Api::all(w.client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "secret-rotator"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    w.create_namespace("secret-rotator").await;
     apply_manifest(&w, "deploy/serviceaccount.yaml").await;
     apply_manifest(&w, "deploy/rbac.yaml").await;
     let token = w

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::kubectl::KUBECTL;
+use super::kubectl;
 
 /// The documents of a YAML stream (empty documents skipped).
 pub fn parse_stream(text: &str, context: &str) -> Vec<Value> {
@@ -19,11 +19,17 @@ pub fn parse_stream(text: &str, context: &str) -> Vec<Value> {
 /// `kubectl kustomize <dir>` (kustomize is built into kubectl), as documents and as text.
 pub fn kustomize(relative_dir: &str) -> (Vec<Value>, String) {
     let dir = super::repo_path(relative_dir);
-    let out = std::process::Command::new(KUBECTL)
+    let kubectl = kubectl::binary();
+    let out = std::process::Command::new(&kubectl)
         .arg("kustomize")
         .arg(&dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {KUBECTL} (kubectl is needed to render {relative_dir}): {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (kubectl is needed to render {relative_dir}): {e}",
+                kubectl.display()
+            )
+        });
     assert!(
         out.status.success(),
         "kubectl kustomize {relative_dir} failed:\n{}",

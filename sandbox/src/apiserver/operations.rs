@@ -773,16 +773,7 @@ impl Shared {
                 let mut patched = old.value.clone();
                 match patch_type {
                     PatchType::Json => {
-                        let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-                            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-                        apply_json_patch(&mut patched, &ops).map_err(|_| {
-                            ApiError::new(
-                                422,
-                                "Invalid",
-                                "the server rejected our request due to an error in our request",
-                                Some(Details::default()),
-                            )
-                        })?;
+                        apply_json_patch_request(&mut patched, &patch)?;
                     }
                     PatchType::Merge => json_patch::merge(&mut patched, &patch),
                     PatchType::Strategic => {
@@ -1081,6 +1072,22 @@ pub fn apply_json_patch(doc: &mut Value, ops: &json_patch::Patch) -> Result<(), 
         json_patch::patch(doc, std::slice::from_ref(op))?;
     }
     Ok(())
+}
+
+/// Applies the body of a `application/json-patch+json` request to `doc`, answering as
+/// kube-apiserver does: a body that is not a JSON patch is a 400, a patch that does not apply the
+/// 422 `Invalid`.
+pub fn apply_json_patch_request(doc: &mut Value, patch: &Value) -> Result<(), ApiError> {
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    apply_json_patch(doc, &ops).map_err(|_| {
+        ApiError::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+            Some(Details::default()),
+        )
+    })
 }
 
 /// Sets (or replaces by type) a condition in `status.conditions`, keeping `lastTransitionTime`

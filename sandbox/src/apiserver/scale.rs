@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::operations::{PatchType, WriteOptions, apply_json_patch};
+use super::operations::{PatchType, WriteOptions, apply_json_patch_request};
 use super::resources::ResourceType;
 use super::status::ApiError;
 
@@ -83,16 +83,7 @@ pub(crate) fn handle(
                     json_patch::merge(&mut patched, &patch)
                 }
                 Some(PatchType::Json) => {
-                    let ops: json_patch::Patch = serde_json::from_value(patch)
-                        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-                    apply_json_patch(&mut patched, &ops).map_err(|_| {
-                        ApiError::new(
-                            422,
-                            "Invalid",
-                            "the server rejected our request due to an error in our request",
-                            Some(Default::default()),
-                        )
-                    })?;
+                    apply_json_patch_request(&mut patched, &patch)?;
                 }
                 _ => {
                     return Err(ApiError::unsupported_media_type(&[

@@ -4,16 +4,14 @@
 //! Invariant: only tokens signed by this emulator's key, for its Graph resource, inside their
 //! `nbf`..`exp` window on the emulator clock, pass [`TokenSigner::verify`].
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::protocol::GRAPH_APP_ID;
+use crate::rsa_key::RsaKeyPair;
 
 /// Claims of an emulator access token (v1.0 shape, as Graph receives them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,39 +80,17 @@ impl std::fmt::Debug for TokenSigner {
 #[error("could not create the emulator's token-signing key: {0}")]
 pub struct SigningKeyError(String);
 
-/// Wraps DER in PEM armour.
-pub(crate) fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 impl TokenSigner {
     /// Generates a fresh RSA-2048 key.
     pub(crate) fn generate() -> Result<Self, SigningKeyError> {
-        let err = |e: &dyn std::fmt::Display| SigningKeyError(e.to_string());
-        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| err(&e))?;
-        let pkcs8 = pair.as_der().map_err(|e| err(&e))?;
-        let encoding =
-            EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).map_err(|e| err(&e))?;
-        let public = pair.public_key();
-        let n = public.modulus().big_endian_without_leading_zero().to_vec();
-        let e = public.exponent().big_endian_without_leading_zero().to_vec();
-        let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
-        let kid = URL_SAFE_NO_PAD.encode(&sha2_256(&n)[..12]);
+        let key = RsaKeyPair::generate().map_err(SigningKeyError)?;
+        let kid = URL_SAFE_NO_PAD.encode(&sha2_256(&key.n)[..12]);
         Ok(Self {
-            encoding,
-            decoding,
+            encoding: key.encoding,
+            decoding: key.decoding,
             kid,
-            n: URL_SAFE_NO_PAD.encode(n),
-            e: URL_SAFE_NO_PAD.encode(e),
+            n: URL_SAFE_NO_PAD.encode(key.n),
+            e: URL_SAFE_NO_PAD.encode(key.e),
         })
     }
 

@@ -1,9 +1,10 @@
-//! Shared test support: the world (sandbox API server, Entra emulator, in-process operator) and
-//! the workload stand-in.
+//! Shared test support: the world (sandbox API server, Entra emulator, in-process operator), the
+//! workload stand-in, and the operator as a process.
 
 #![allow(dead_code)]
 
 pub mod hooks;
 pub mod metrics;
+pub mod process;
 pub mod workloads;
 pub mod world;

@@ -26,7 +26,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::world::NS;
+use super::world::{NS, World, merge, spec};
 
 type Completions = Arc<Mutex<BTreeMap<(String, String), BTreeMap<i64, Timestamp>>>>;
 
@@ -210,4 +210,24 @@ pub async fn create_workload(client: &kube::Client, object: Value) {
                 .unwrap();
         }
     }
+}
+
+/// The set-up of the rollout tests: one application, the workload simulator running, Deployment
+/// `web` (2 replicas) reading key `client-secret` of Secret `creds`, the operator started, and
+/// rotation `name` of the first application writing `creds` and rolling out `web`, with `extra`
+/// merged into its spec.
+pub async fn web_rotation(name: &str, extra: Value) -> (World, Workloads) {
+    let mut w = World::new(1).await;
+    let sim = Workloads::start(&w.api, &w.em);
+    create_workload(
+        &w.client,
+        workload("Deployment", "web", 2, "creds", "client-secret"),
+    )
+    .await;
+    w.start_operator();
+    let client_id = w.app(0).app_id.clone();
+    let mut fields = json!({"rolloutTargets": [{"kind": "Deployment", "name": "web"}]});
+    merge(&mut fields, &extra);
+    w.create_rotation(name, spec(&client_id, "creds", fields)).await;
+    (w, sim)
 }

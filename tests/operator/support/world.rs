@@ -3,7 +3,11 @@
 //! the operator's application and target applications it owns, a namespace with an
 //! `IdentityProvider`, and the real controller running in-process on the emulator's clock.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -13,7 +17,7 @@ use kube::{
     runtime::wait::await_condition,
 };
 use sandbox::{
-    apiserver::ApiServer,
+    apiserver::{ApiServer, ServingHandle},
     entra::{ApplicationSpec, CreatedApplication, Emulator, PasswordSpec, ServerHandle, TenantSpec},
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -169,6 +173,29 @@ impl World {
     /// The target application `i`.
     pub fn app(&self, i: usize) -> &CreatedApplication {
         &self.apps[i]
+    }
+
+    /// Creates namespace `name`.
+    pub async fn create_namespace(&self, name: &str) {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Writes `dir/<replica>`, a kubeconfig for `serving` whose user `operator-<replica>` may do
+    /// anything (`system:masters`), for an operator process of its own; returns its path.
+    pub fn operator_kubeconfig(&self, serving: &ServingHandle, dir: &Path, replica: &str) -> PathBuf {
+        let token = format!("operator-{replica}-token");
+        self.api
+            .add_token(&token, &format!("operator-{replica}"), &["system:masters"]);
+        let path = dir.join(replica);
+        std::fs::write(&path, serving.kubeconfig(&token)).unwrap();
+        path
     }
 
     /// A Secret holding the operator's client secret.

@@ -6,15 +6,14 @@
 //! `nbf`..`exp` window at the injected `now` (with kube-apiserver's one-minute leeway). Whether
 //! the ServiceAccount still exists is the caller's check, since it needs the store.
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::rsa_key::RsaKeyPair;
 
 /// Leeway on `exp` and `nbf` (go-jose's `DefaultLeeway`, which kube-apiserver's validator uses).
 pub const LEEWAY_SECONDS: i64 = 60;
@@ -117,40 +116,20 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 impl SigningKey {
     /// Generates an RSA-2048 key; its `kid` is the unpadded base64url SHA-256 of the public key's
     /// DER (SubjectPublicKeyInfo), as kube-apiserver derives it.
     pub fn generate() -> Result<Self, String> {
-        let err = |e: &dyn std::fmt::Display| format!("cannot create the service-account signing key: {e}");
-        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| err(&e))?;
-        let pkcs8 = pair.as_der().map_err(|e| err(&e))?;
-        let encoding =
-            EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).map_err(|e| err(&e))?;
-        let public = pair.public_key();
-        let spki = public.as_der().map_err(|e| err(&e))?;
-        let n = public.modulus().big_endian_without_leading_zero().to_vec();
-        let e = public.exponent().big_endian_without_leading_zero().to_vec();
+        let key = RsaKeyPair::generate()
+            .map_err(|e| format!("cannot create the service-account signing key: {e}"))?;
         use sha2::Digest;
-        let kid = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(spki.as_ref()));
+        let kid = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&key.spki));
         Ok(SigningKey {
-            encoding,
-            decoding: DecodingKey::from_rsa_raw_components(&n, &e),
+            encoding: key.encoding,
+            decoding: key.decoding,
             kid,
-            n: URL_SAFE_NO_PAD.encode(n),
-            e: URL_SAFE_NO_PAD.encode(e),
+            n: URL_SAFE_NO_PAD.encode(key.n),
+            e: URL_SAFE_NO_PAD.encode(key.e),
         })
     }
 

@@ -180,21 +180,7 @@ impl StructuralSchema {
     /// `validation` (warnings, or the 400 `Status` of `cr-create-unknown-field-strict`).
     pub fn decode(&self, mut body: Value, validation: FieldValidation) -> Result<Decoded, Value> {
         let pruned = self.normalize(&mut body);
-        let messages: Vec<String> = pruned
-            .iter()
-            .map(|p| format!("unknown field {}", go_quote(p)))
-            .collect();
-        match validation {
-            FieldValidation::Strict if !messages.is_empty() => Err(self.strict_decoding_status(&messages)),
-            FieldValidation::Ignore => Ok(Decoded {
-                object: body,
-                warnings: Vec::new(),
-            }),
-            _ => Ok(Decoded {
-                object: body,
-                warnings: messages,
-            }),
-        }
+        self.report_unknown_fields(body, &pruned, validation)
     }
 
     /// Prepares a server-side apply configuration for a custom resource: unknown fields are
@@ -203,6 +189,17 @@ impl StructuralSchema {
     /// "unset" in an apply).
     pub fn prune_applied(&self, mut applied: Value, validation: FieldValidation) -> Result<Decoded, Value> {
         let pruned = self.prune(&mut applied);
+        self.report_unknown_fields(applied, &pruned, validation)
+    }
+
+    /// `object` with its `pruned` (unknown) fields reported per `validation`: as warnings, not at
+    /// all, or as the 400 `Status` of a strict decoding failure.
+    fn report_unknown_fields(
+        &self,
+        object: Value,
+        pruned: &[String],
+        validation: FieldValidation,
+    ) -> Result<Decoded, Value> {
         let messages: Vec<String> = pruned
             .iter()
             .map(|p| format!("unknown field {}", go_quote(p)))
@@ -210,11 +207,11 @@ impl StructuralSchema {
         match validation {
             FieldValidation::Strict if !messages.is_empty() => Err(self.strict_decoding_status(&messages)),
             FieldValidation::Ignore => Ok(Decoded {
-                object: applied,
+                object,
                 warnings: Vec::new(),
             }),
             _ => Ok(Decoded {
-                object: applied,
+                object,
                 warnings: messages,
             }),
         }

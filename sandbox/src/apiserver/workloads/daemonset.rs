@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::intstr::scaled;
 use super::replica::{Replica, Slot, Step};
-use super::revisions::{self, RevisionSim};
+use super::revisions::{self, RevisionSim, RevisionedOutcome};
 
 /// The name of simulated node `i`.
 pub fn node_name(i: u32) -> String {
@@ -78,19 +78,6 @@ pub struct DaemonSetSim {
     pub serial: u64,
 }
 
-/// What a reconcile decided.
-#[derive(Clone, Debug)]
-pub struct DaemonSetOutcome {
-    /// Every revision that remains.
-    pub revisions: Vec<RevisionSim>,
-    /// Revisions trimmed by `revisionHistoryLimit`.
-    pub removed_revisions: Vec<String>,
-    /// The status to store.
-    pub status: Value,
-    /// When to reconcile again on its own.
-    pub next_wake: Option<Duration>,
-}
-
 fn on_node<'a>(pods: &'a [Replica], node: &str) -> impl Iterator<Item = (usize, &'a Replica)> {
     pods.iter()
         .enumerate()
@@ -103,7 +90,7 @@ pub fn reconcile(
     sim: &mut DaemonSetSim,
     nodes: u32,
     step: &Step<'_>,
-) -> DaemonSetOutcome {
+) -> RevisionedOutcome {
     sim.pods.retain_mut(|r| r.advance(step));
     let update = revisions::current(&mut sim.revisions, &d.name, &d.template);
     let update_rev = sim.revisions[update].clone();
@@ -224,7 +211,7 @@ pub fn reconcile(
         .iter()
         .filter_map(|r| r.next_event(step.now, step.behaviour, d.min_ready))
         .min();
-    DaemonSetOutcome {
+    RevisionedOutcome {
         revisions: sim.revisions.clone(),
         removed_revisions,
         status: Value::Object(st),
@@ -278,7 +265,7 @@ mod tests {
             }
         }
 
-        fn tick(&mut self) -> DaemonSetOutcome {
+        fn tick(&mut self) -> RevisionedOutcome {
             let secrets = Secrets::new();
             let input = DaemonSetInput::from_object(&self.v);
             let out = reconcile(
@@ -300,7 +287,7 @@ mod tests {
             out
         }
 
-        fn run_until(&mut self, done: impl Fn(&Value) -> bool) -> DaemonSetOutcome {
+        fn run_until(&mut self, done: impl Fn(&Value) -> bool) -> RevisionedOutcome {
             for _ in 0..200 {
                 let out = self.tick();
                 if done(&out.status) {

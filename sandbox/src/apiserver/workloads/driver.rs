@@ -21,7 +21,7 @@ use super::daemonset::{self, DaemonSetInput};
 use super::deployment::{self, DeploymentInput, REVISION_ANNOTATION};
 use super::kubelet::{SecretData, SecretSource};
 use super::replica::Step;
-use super::revisions::{self, Owner, RevisionSim};
+use super::revisions::{self, Owner, RevisionSim, RevisionedOutcome};
 use super::statefulset::{self, StatefulSetInput};
 use super::{Behaviour, Simulator, State, WorkloadKind, WorkloadRef};
 use crate::apiserver::operations::is_terminating;
@@ -358,6 +358,26 @@ fn write_status(
     }
 }
 
+/// The stored workload `w`, if there is anything to reconcile: `None` (and `w` forgotten) once it
+/// is gone, `None` while it is being deleted.
+fn workload_to_reconcile(
+    api: &ApiServer,
+    st: &mut State,
+    rt: &ResourceType,
+    w: &WorkloadRef,
+) -> Option<Arc<StoredObject>> {
+    let Some(obj) = api.shared.store.get(&rt.key(), &w.namespace, &w.name) else {
+        st.forget(w);
+        return None;
+    };
+    if is_terminating(&obj.value) {
+        // Being deleted (e.g. foreground): the garbage collector removes what it owns; creating
+        // anything now would only feed it more, as the real controllers know.
+        return None;
+    }
+    Some(obj)
+}
+
 fn sync_deployment(
     api: &ApiServer,
     sim: &Simulator,
@@ -368,15 +388,7 @@ fn sync_deployment(
     let (Some(rt), Some(rs_rt)) = (resource(api, "deployments"), resource(api, "replicasets")) else {
         return None;
     };
-    let Some(obj) = api.shared.store.get(&rt.key(), &w.namespace, &w.name) else {
-        st.forget(w);
-        return None;
-    };
-    if is_terminating(&obj.value) {
-        // Being deleted (e.g. foreground): the garbage collector removes what it owns; creating
-        // anything now would only feed it more, as the real controllers know.
-        return None;
-    }
+    let obj = workload_to_reconcile(api, st, &rt, w)?;
     let input = DeploymentInput::from_object(&obj.value);
     let behaviour = behaviour(sim, st, w, &obj.value);
     let secrets = StoreSecrets(&api.shared);
@@ -507,6 +519,33 @@ fn write_revisions(
     ok
 }
 
+/// The Secrets the pods of `revisions` use.
+fn secrets_used(revisions: &[RevisionSim]) -> BTreeSet<String> {
+    revisions
+        .iter()
+        .flat_map(|r| r.parsed.secrets().iter().cloned())
+        .collect()
+}
+
+/// Writes what a controller whose history is ControllerRevisions (StatefulSet, DaemonSet) decided
+/// for workload `w` (of resource `rt`, uid `uid`, seen at `generation`): its revisions, then its
+/// status. `false` when a write failed.
+fn write_revisioned(
+    api: &ApiServer,
+    rt: &ResourceType,
+    owner: Owner,
+    w: &WorkloadRef,
+    uid: &str,
+    generation: i64,
+    out: &RevisionedOutcome,
+) -> bool {
+    let revisions_ok = write_revisions(api, owner, w, uid, &out.revisions, &out.removed_revisions);
+    // NB: the status is written even when a revision write failed; either failure retries the
+    // whole reconcile (see `retry_if_failed`).
+    let status_ok = write_status(api, rt, &w.namespace, &w.name, generation, &out.status, None);
+    revisions_ok && status_ok
+}
+
 fn sync_statefulset(
     api: &ApiServer,
     sim: &Simulator,
@@ -515,15 +554,7 @@ fn sync_statefulset(
     now: Duration,
 ) -> Option<Duration> {
     let rt = resource(api, "statefulsets")?;
-    let Some(obj) = api.shared.store.get(&rt.key(), &w.namespace, &w.name) else {
-        st.forget(w);
-        return None;
-    };
-    if is_terminating(&obj.value) {
-        // Being deleted (e.g. foreground): the garbage collector removes what it owns; creating
-        // anything now would only feed it more, as the real controllers know.
-        return None;
-    }
+    let obj = workload_to_reconcile(api, st, &rt, w)?;
     let input = StatefulSetInput::from_object(&obj.value);
     let uid = obj.uid().unwrap_or("").to_string();
     let behaviour = behaviour(sim, st, w, &obj.value);
@@ -544,29 +575,9 @@ fn sync_statefulset(
         };
     }
     let out = statefulset::reconcile(&input, s, &step);
-    let used: BTreeSet<String> = s
-        .revisions
-        .iter()
-        .flat_map(|r| r.parsed.secrets().iter().cloned())
-        .collect();
+    let used = secrets_used(&s.revisions);
     st.set_secrets(w, used);
-    let mut ok = write_revisions(
-        api,
-        Owner::StatefulSet,
-        w,
-        &uid,
-        &out.revisions,
-        &out.removed_revisions,
-    );
-    ok &= write_status(
-        api,
-        &rt,
-        &w.namespace,
-        &w.name,
-        input.generation,
-        &out.status,
-        None,
-    );
+    let ok = write_revisioned(api, &rt, Owner::StatefulSet, w, &uid, input.generation, &out);
     retry_if_failed(out.next_wake, ok, now)
 }
 
@@ -578,15 +589,7 @@ fn sync_daemonset(
     now: Duration,
 ) -> Option<Duration> {
     let rt = resource(api, "daemonsets")?;
-    let Some(obj) = api.shared.store.get(&rt.key(), &w.namespace, &w.name) else {
-        st.forget(w);
-        return None;
-    };
-    if is_terminating(&obj.value) {
-        // Being deleted (e.g. foreground): the garbage collector removes what it owns; creating
-        // anything now would only feed it more, as the real controllers know.
-        return None;
-    }
+    let obj = workload_to_reconcile(api, st, &rt, w)?;
     let input = DaemonSetInput::from_object(&obj.value);
     let uid = obj.uid().unwrap_or("").to_string();
     let behaviour = behaviour(sim, st, w, &obj.value);
@@ -607,28 +610,8 @@ fn sync_daemonset(
         };
     }
     let out = daemonset::reconcile(&input, d, sim.config.nodes, &step);
-    let used: BTreeSet<String> = d
-        .revisions
-        .iter()
-        .flat_map(|r| r.parsed.secrets().iter().cloned())
-        .collect();
+    let used = secrets_used(&d.revisions);
     st.set_secrets(w, used);
-    let mut ok = write_revisions(
-        api,
-        Owner::DaemonSet,
-        w,
-        &uid,
-        &out.revisions,
-        &out.removed_revisions,
-    );
-    ok &= write_status(
-        api,
-        &rt,
-        &w.namespace,
-        &w.name,
-        input.generation,
-        &out.status,
-        None,
-    );
+    let ok = write_revisioned(api, &rt, Owner::DaemonSet, w, &uid, input.generation, &out);
     retry_if_failed(out.next_wake, ok, now)
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -26,6 +27,20 @@ pub struct RevisionSim {
     pub template: Value,
     /// The template as the kubelet reads it.
     pub parsed: Arc<PodTemplate>,
+}
+
+/// What a reconcile of a controller whose history is ControllerRevisions (StatefulSet,
+/// DaemonSet) decided.
+#[derive(Clone, Debug)]
+pub struct RevisionedOutcome {
+    /// Every revision that remains.
+    pub revisions: Vec<RevisionSim>,
+    /// Revisions trimmed by `revisionHistoryLimit`.
+    pub removed_revisions: Vec<String>,
+    /// The status to store.
+    pub status: Value,
+    /// When to reconcile again on its own.
+    pub next_wake: Option<Duration>,
 }
 
 /// The revision of `template`, added (or renumbered, for a rollback) as the newest.

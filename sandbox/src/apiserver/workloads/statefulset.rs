@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::replica::{Replica, Slot, Step};
-use super::revisions::{self, RevisionSim};
+use super::revisions::{self, RevisionSim, RevisionedOutcome};
 
 /// What the controller reads from a StatefulSet.
 #[derive(Clone, Debug)]
@@ -79,25 +79,12 @@ pub struct StatefulSetSim {
     pub pods: BTreeMap<u32, Vec<Replica>>,
 }
 
-/// What a reconcile decided.
-#[derive(Clone, Debug)]
-pub struct StatefulSetOutcome {
-    /// Every revision that remains.
-    pub revisions: Vec<RevisionSim>,
-    /// Revisions trimmed by `revisionHistoryLimit`.
-    pub removed_revisions: Vec<String>,
-    /// The status to store.
-    pub status: Value,
-    /// When to reconcile again on its own.
-    pub next_wake: Option<Duration>,
-}
-
 fn live(pods: &[Replica]) -> Option<&Replica> {
     pods.iter().find(|r| !r.is_terminating())
 }
 
 /// Reconciles one StatefulSet at `step.now`.
-pub fn reconcile(s: &StatefulSetInput, sim: &mut StatefulSetSim, step: &Step<'_>) -> StatefulSetOutcome {
+pub fn reconcile(s: &StatefulSetInput, sim: &mut StatefulSetSim, step: &Step<'_>) -> RevisionedOutcome {
     for pods in sim.pods.values_mut() {
         pods.retain_mut(|r| r.advance(step));
     }
@@ -223,7 +210,7 @@ pub fn reconcile(s: &StatefulSetInput, sim: &mut StatefulSetSim, step: &Step<'_>
         .collect();
     let removed_revisions = revisions::trim(&mut sim.revisions, s.history_limit.max(1), &in_use);
     let next_wake = all_next(sim, step, s.min_ready);
-    StatefulSetOutcome {
+    RevisionedOutcome {
         revisions: sim.revisions.clone(),
         removed_revisions,
         status: Value::Object(st),
@@ -282,7 +269,7 @@ mod tests {
             }
         }
 
-        fn tick(&mut self) -> StatefulSetOutcome {
+        fn tick(&mut self) -> RevisionedOutcome {
             let secrets = Secrets::new();
             let input = StatefulSetInput::from_object(&self.v);
             let before: BTreeSet<String> = self
@@ -316,7 +303,7 @@ mod tests {
             out
         }
 
-        fn run_until(&mut self, done: impl Fn(&Value) -> bool) -> StatefulSetOutcome {
+        fn run_until(&mut self, done: impl Fn(&Value) -> bool) -> RevisionedOutcome {
             for _ in 0..200 {
                 let out = self.tick();
                 if done(&out.status) {

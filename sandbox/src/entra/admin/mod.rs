@@ -22,7 +22,6 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use super::access_token::pem;
 use super::audit::AuditEntry;
 use super::clock::{graph_precision, plus};
 use super::consistency::{Consistency, ConsistencyScope, seconds};
@@ -36,6 +35,7 @@ use super::protocol::{self, GLOBAL_GRAPH_RESOURCE, TOKEN_EXCHANGE_AUDIENCE};
 use super::secret::{self, SecretFingerprint};
 use super::throttle::ThrottleLimits;
 use super::{Emulator, State};
+use crate::rsa_key::pem;
 
 /// An admin call that cannot be carried out.
 #[derive(Debug, thiserror::Error)]

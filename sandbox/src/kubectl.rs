@@ -1,8 +1,10 @@
-//! Running real kubectl binaries against a sandbox API server: a fresh `HOME` and discovery
-//! cache per harness, a generated kubeconfig, captured output, and background commands
+//! Running real kubectl binaries against a sandbox API server, for tests: a fresh `HOME` and
+//! discovery cache per client, a generated kubeconfig, captured output, and background commands
 //! (`get --watch`, `wait`) whose output lines can be awaited.
-
-#![allow(dead_code)]
+//!
+//! Invariant: a [`Kubectl`] reads only its own kubeconfig and `HOME`, so no configuration of the
+//! machine's user leaks into a test. NB: a test driver: its methods panic, with kubectl's output,
+//! when kubectl is missing or does not do what the caller requires.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
