@@ -102,8 +102,6 @@ pub mod reason {
     pub const NOT_ISSUED: &str = "NotIssued";
     /// Ready=False: the credential in the target Secret has expired.
     pub const EXPIRED: &str = "Expired";
-    /// Ready=Unknown: the operator has not looked at the resource yet.
-    pub const INITIALIZING: &str = "Initializing";
     /// Ready=False: the resource is being deleted.
     pub const DELETING: &str = "Deleting";
 
