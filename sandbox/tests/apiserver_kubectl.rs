@@ -4,7 +4,7 @@
 //! with its conflicts and `--force-conflicts`; client-side apply of a Deployment and
 //! `kubectl rollout restart` (strategic merge patches); pruning warnings and strict validation.
 //!
-//! Skips (with a message) when the kubectl binary is not installed.
+//! Fails (never skips) when the kubectl binary is not installed: the machine image provides it.
 
 use sandbox::apiserver::{ADMIN_TOKEN, ApiServer, ServingHandle};
 use sandbox::kubectl::{Kubectl, Run, binary};
