@@ -567,6 +567,60 @@ async fn dropped_connections_and_slow_answers_are_retried() {
 }
 
 #[tokio::test]
+async fn a_mint_with_an_unknown_outcome_is_not_repeated() {
+    let env = Env::new().await;
+    let provider = env.provider();
+    let add = fault("POST", "addPassword$", 0, None);
+    let adds = |env: &Env| {
+        env.em
+            .audit_log()
+            .iter()
+            .filter(|e| e.path.ends_with("/addPassword"))
+            .count()
+    };
+    let live = |env: &Env| {
+        env.em
+            .credentials(&env.target.object_id)
+            .unwrap()
+            .iter()
+            .filter(|p| p.removed_at.is_none())
+            .count()
+    };
+    let before = live(&env);
+
+    // The answer is lost after Entra added the credential: not retried (a retry would add a
+    // second one nobody records); the caller gets a transient failure and the credential exists.
+    env.em
+        .inject_fault(
+            FaultRule {
+                action: FaultAction::LoseResponse,
+                ..add.clone()
+            }
+            .times(1),
+        )
+        .unwrap();
+    let lost = mint_for_target(&env, &provider).await.unwrap_err();
+    assert_eq!(lost.reason, Reason::ProviderUnavailable);
+    assert!(lost.is_transient());
+    assert_eq!(adds(&env), 1, "sent once");
+    assert_eq!(live(&env), before + 1, "the write happened");
+
+    // A 504 may also come after the write: not retried either.
+    env.em
+        .inject_fault(fault("POST", "addPassword$", 504, None).times(1))
+        .unwrap();
+    mint_for_target(&env, &provider).await.unwrap_err();
+    assert_eq!(adds(&env), 2);
+
+    // 429 and 503 mean "not processed": retried as for every call.
+    env.em
+        .inject_fault(fault("POST", "addPassword$", 503, None).times(1))
+        .unwrap();
+    mint_for_target(&env, &provider).await.unwrap();
+    assert_eq!(adds(&env), 4, "the 503, then the retry");
+}
+
+#[tokio::test]
 async fn a_404_right_after_our_write_is_replication_lag() {
     let env = Env::new().await;
     let provider = env.provider();

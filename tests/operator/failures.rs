@@ -304,3 +304,39 @@ async fn api_server_faults_and_dropped_watches_are_survived() {
     w.api.compact_history();
     w.wait_ready("after-drop").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mint_whose_answer_is_lost_leaves_no_orphan() {
+    let mut w = World::new(1).await;
+    // Entra adds the credential, but the answer (with its secret) never reaches the operator.
+    w.em.inject_fault(FaultRule {
+        method: Some("POST".into()),
+        path: "addPassword$".into(),
+        action: FaultAction::LoseResponse,
+        times: Some(1),
+        rate: None,
+    })
+    .unwrap();
+    w.start_operator();
+    let client_id = w.app(0).app_id.clone();
+    w.create_rotation("lost", spec(&client_id, "creds", json!({})))
+        .await;
+    let ready = w.wait_ready("lost").await;
+    assert!(calls(&w, "/addPassword") >= 2, "the mint was tried again");
+    let value = w.secret_value("creds", "client-secret").await.unwrap();
+    assert!(w.authenticates(0, &value), "the Secret holds a working secret");
+    // The credential whose secret was lost is an orphan: nobody can use it, so it is revoked.
+    let current = ready.status.clone().unwrap().current.unwrap().key_id;
+    let started = std::time::Instant::now();
+    loop {
+        let left: Vec<String> = w.passwords(0).into_iter().map(|p| p.key_id).collect();
+        if left == [current.clone()] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "credentials left at Entra: {left:?}, current {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -55,6 +55,10 @@ pub enum FaultAction {
     },
     /// Close the connection without answering.
     Drop,
+    /// Serve the request (its effects happen: a credential is added, or removed), then close the
+    /// connection without answering: a response lost on the way back, after which the client
+    /// cannot know the write happened.
+    LoseResponse,
 }
 
 impl FaultRule {
@@ -113,6 +117,8 @@ pub(crate) enum Outcome {
     Status { status: u16, retry_after: Option<u64> },
     /// Close the connection.
     Drop,
+    /// Serve, then close the connection without answering.
+    LoseResponse,
 }
 
 /// The faults that fire for one request.
@@ -202,6 +208,7 @@ impl FaultTable {
                     triggered.outcome = Some((r.id, Outcome::Status { status, retry_after }));
                 }
                 FaultAction::Drop => triggered.outcome = Some((r.id, Outcome::Drop)),
+                FaultAction::LoseResponse => triggered.outcome = Some((r.id, Outcome::LoseResponse)),
             }
         }
         self.rules.retain(|r| r.rule.times != Some(0));

@@ -73,6 +73,11 @@ async fn protocol_layer(State(em): State<Emulator>, req: Request, next: Next) ->
             response.extensions_mut().insert(DropConnection);
             (response, Some(id))
         }
+        Some((id, Outcome::LoseResponse)) => {
+            let mut response = next.run(req).await;
+            response.extensions_mut().insert(DropConnection);
+            (response, Some(id))
+        }
         Some((id, Outcome::Status { status, retry_after })) => (
             fault_response(&em, &path, req.headers(), status, retry_after),
             Some(id),

@@ -101,6 +101,13 @@ pub struct GraphRequest<'a> {
     pub operation: &'static str,
     /// The object the call is about, for replication-lag tolerance.
     pub object: &'a ApplicationRef,
+    /// Whether repeating the request after an unknown outcome is harmless. `false` for writes that
+    /// create something (`addPassword`): when the connection drops, times out, or Graph answers
+    /// 500/504 after the request was sent, the write may have happened, and a blind retry would
+    /// create a second credential whose twin nobody records. Such a failure goes back to the caller
+    /// instead (the decision core lists the credentials and revokes the one it never saw before it
+    /// mints again). 429 and 503 mean the request was not processed and are retried either way.
+    pub idempotent: bool,
 }
 
 impl GraphClient {
@@ -214,6 +221,7 @@ impl GraphClient {
             async move {
                 let response = match io.http.send(builder, request.operation, request.what, io.clock.now()).await {
                     Ok(response) => response,
+                    Err(error) if !request.idempotent => return Attempt::Done(Err(error)),
                     Err(error) => return Attempt::Retry { cause: RetryCause::Transient { retry_after: None }, error },
                 };
                 tracing::debug!(attempt, status = response.status, method = %request.method, path = request.url.path(), "Graph answered");
@@ -222,6 +230,12 @@ impl GraphClient {
                 }
                 let graph = GraphError::parse(response.status, &response.body, response.request_id.as_deref());
                 match graph.classify() {
+                    // NB: a 504 (or a 500) may come after the write happened; see `idempotent`.
+                    GraphFailure::Transient(reason)
+                        if !request.idempotent && !matches!(response.status, 429 | 503) =>
+                    {
+                        Attempt::Done(Err(graph.to_provider_error(reason, request.what)))
+                    }
                     GraphFailure::Transient(reason) => Attempt::Retry {
                         cause: RetryCause::Transient { retry_after: response.retry_after },
                         error: graph.to_provider_error(reason, request.what),

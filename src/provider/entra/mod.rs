@@ -139,6 +139,7 @@ impl EntraProvider {
                         CredentialHolder::ServicePrincipal => operation::GET_SERVICE_PRINCIPAL,
                     },
                     object: app,
+                    idempotent: true,
                 },
             )
             .await
@@ -212,6 +213,7 @@ impl CredentialProvider for EntraProvider {
                     what: "addPassword",
                     operation: operation::ADD_PASSWORD,
                     object: app,
+                    idempotent: false,
                 },
             )
             .await
@@ -292,6 +294,8 @@ impl CredentialProvider for EntraProvider {
                     what: "removePassword",
                     operation: operation::REMOVE_PASSWORD,
                     object: app,
+                    // A repeated remove of a key already gone is answered as done.
+                    idempotent: true,
                 },
             )
             .await;
