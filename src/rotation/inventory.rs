@@ -6,7 +6,9 @@
 //! * its display name carries this resource's marker ([`super::marker`]), so the operator minted it
 //!   for this resource;
 //! * its rotation number is higher than the current credential's, so it was minted after the
-//!   current one and, promotion being monotonic, never reached the target Secret;
+//!   current one and, promotion being monotonic, never reached the target Secret; or equal to it
+//!   (a twin: that rotation's other mint, whose answer was lost), since only the one credential a
+//!   rotation recorded is ever staged or promoted, and the current one is told apart by its key;
 //! * its rotation number is not higher than the highest the status has issued;
 //! * it is not current, previous, in flight, in the staging Secret or in the target Secret.
 //!
@@ -98,7 +100,11 @@ impl Context<'_> {
             return CredentialRole::Unmanaged;
         };
         let current_rotation = st.current.as_ref().and_then(|c| c.rotation).unwrap_or(0);
-        if n > current_rotation && n <= st.rotation_count {
+        // NB: a twin of the current rotation's credential (same rotation number, another key: a
+        // mint whose answer was lost and was made again) was never staged nor promoted, since only
+        // the recorded credential of a rotation is: nobody can hold its secret.
+        let twin_of_current = n == current_rotation && n > 0;
+        if (n > current_rotation || twin_of_current) && n <= st.rotation_count {
             CredentialRole::Orphan
         } else {
             // Minted by this resource before the current credential: it may have been promoted

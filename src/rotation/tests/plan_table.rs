@@ -964,6 +964,29 @@ fn adoption_table() {
 }
 
 #[test]
+fn a_twin_of_the_current_credential_is_an_orphan() {
+    let mut w = idle(fresh());
+    // Rotation 5 is current; another credential carries rotation 5's marker: its mint's answer was
+    // lost and the mint made again, so nobody ever saw its secret.
+    let mut st = w.status();
+    st.rotation_count = 5;
+    st.current.as_mut().unwrap().rotation = Some(5);
+    w.persist(st);
+    let key = "00000000-0000-4000-8000-00000000aaa5";
+    let mut c = foreign(key, "twn", 30);
+    c.display_name = Some(marker::display_name(NS, NAME, 5));
+    add_foreign(&mut w, c, key);
+    let d = decide_with_list(&w);
+    assert_eq!(
+        d.action,
+        Action::Revoke {
+            key_id: key.into(),
+            why: RevokeReason::Orphan
+        }
+    );
+}
+
+#[test]
 fn credentials_minted_before_the_current_one_are_never_orphans() {
     let mut w = idle(fresh());
     // Status says rotation 5 is current; a leftover of rotation 3 (maybe still used) and one of
