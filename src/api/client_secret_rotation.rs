@@ -219,6 +219,13 @@ pub enum WorkloadKind {
     DaemonSet,
 }
 
+impl ClientSecretRotation {
+    /// The phase of the rotation in flight, if any.
+    pub fn phase(&self) -> Option<RotationPhase> {
+        self.status.as_ref()?.rotation.as_ref().map(|r| r.phase)
+    }
+}
+
 impl WorkloadKind {
     /// The kind's name.
     pub fn as_str(self) -> &'static str {

@@ -102,11 +102,7 @@ pub async fn gather(
     .await
     .map_err(|e| Error::read(format!("Secret {namespace}/{}", spec.secret.name), e))?;
 
-    let phase = rotation
-        .status
-        .as_ref()
-        .and_then(|s| s.rotation.as_ref())
-        .map(|r| r.phase);
+    let phase = rotation.phase();
     let deleting = rotation.metadata.deletion_timestamp.is_some();
     let workloads = match phase {
         Some(RotationPhase::RollingOut | RotationPhase::Retiring) if !deleting => {

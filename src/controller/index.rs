@@ -55,11 +55,7 @@ impl Entry {
             provider: (spec.provider_ref.kind, spec.provider_ref.name.clone()),
             named,
             selected,
-            phase: csr
-                .status
-                .as_ref()
-                .and_then(|s| s.rotation.as_ref())
-                .map(|r| r.phase),
+            phase: csr.phase(),
             resource_version: csr.resource_version(),
         }
     }

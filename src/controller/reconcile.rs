@@ -27,7 +27,7 @@ use tracing::Instrument;
 use super::{Context, Error, act, capacity::Slot, events, gather, hooks::Point, status};
 use crate::{
     api::{
-        ClientSecretRotation, ClientSecretRotationStatus, RotationPhase,
+        ClientSecretRotation, ClientSecretRotationStatus,
         wellknown::{condition, reason},
     },
     rotation::{Action, plan, record},
@@ -117,11 +117,6 @@ fn requeue_at(ctx: &Context, at: Option<Timestamp>) -> Requeue {
     }
 }
 
-/// The phase of the rotation in flight, if any.
-fn phase_of(rotation: &ClientSecretRotation) -> Option<RotationPhase> {
-    rotation.status.as_ref()?.rotation.as_ref().map(|r| r.phase)
-}
-
 /// Whether a status says a due step waits for a slot of the operator-wide caps.
 fn waits_for_capacity(status: &ClientSecretRotationStatus) -> bool {
     status
@@ -149,12 +144,12 @@ async fn pass(
             tracing::Span::current().record("rotation", number);
         }
         if Some(&decision.status) != observed.resource.status.as_ref() {
-            let before = phase_of(rotation);
+            let before = rotation.phase();
             *rotation = status::persist(ctx, rotation, &decision.status).await?;
-            ctx.capacity.moved(me, before, phase_of(rotation));
+            ctx.capacity.moved(me, before, rotation.phase());
         }
         if waits_for_capacity(&decision.status) {
-            ctx.capacity.wait(me, Slot::needed_in(phase_of(rotation)));
+            ctx.capacity.wait(me, Slot::needed_in(rotation.phase()));
         }
         // A slot this plan took is on record now.
         drop(gathered.guard.take());
@@ -178,7 +173,7 @@ async fn pass(
             };
             ctx.hook(me, Point::AfterAction(step)).await;
             if acted.gone {
-                ctx.capacity.moved(me, phase_of(rotation), None);
+                ctx.capacity.moved(me, rotation.phase(), None);
                 ctx.freshness.forget(me);
                 ctx.metrics.rotations.deleted(rotation);
                 return Ok::<_, Error>(true);
@@ -190,9 +185,9 @@ async fn pass(
             }
             let recorded = record(observed, &decision, acted.outcome, ctx.clock.now());
             if Some(&recorded.status) != rotation.status.as_ref() {
-                let before = phase_of(rotation);
+                let before = rotation.phase();
                 *rotation = status::persist(ctx, rotation, &recorded.status).await?;
-                ctx.capacity.moved(me, before, phase_of(rotation));
+                ctx.capacity.moved(me, before, rotation.phase());
             }
             events::publish(ctx, rotation, &recorded.events).await;
             Ok(false)

@@ -9,16 +9,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::ResourceExt;
 use secret_rotator::{
-    api::{ClientSecretRotation, RotationPhase, wellknown::condition},
+    api::{RotationPhase, wellknown::condition},
     rotation::holds_rotation_slot,
 };
 use serde_json::json;
 
 use crate::support::world::{World, condition as cond, spec, watch_rotations};
-
-fn phase_of(csr: &ClientSecretRotation) -> Option<RotationPhase> {
-    csr.status.as_ref()?.rotation.as_ref().map(|r| r.phase)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_rotation_at_a_time_and_a_freed_slot_starts_the_next_at_once() {
@@ -48,7 +44,7 @@ async fn one_rotation_at_a_time_and_a_freed_slot_starts_the_next_at_once() {
         while ready.len() < 3 {
             let csr = changes.next().await.expect("the watch goes on");
             let name = csr.name_any();
-            let now = phase_of(&csr);
+            let now = csr.phase();
             let before = phases.insert(name.clone(), now).flatten();
             let in_flight = phases
                 .values()

@@ -76,8 +76,9 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BacklogReport> {
         .annotate_rotations(0..n, secret_rotator::api::wellknown::ANNOTATION_ROTATE, &token)
         .await?;
     let names: Vec<String> = (0..n).map(rotation_name).collect();
-    // NB: rotations beyond the rotation cap wait for the operator's capacity re-check (30 s), so
-    // the phase takes about n / cap × 30 s: allow twice that.
+    // NB: rotations beyond the rotation cap wait for a free slot (each rotation spends ~4 s in
+    // verification), so the phase takes about n / cap × 4 s; the limit is far above that, and
+    // still fits the 30-s re-check an operator without capacity wake-ups would need.
     let limit = Duration::from_secs(120) + Duration::from_secs(3 * n as u64);
     let done_when = |v: &super::tracker::RotationView| {
         v.handled_rotate.as_deref() == Some(token.as_str()) && v.ready_since.is_some()

@@ -105,8 +105,9 @@ pub async fn run(world: &mut World, n: usize) -> anyhow::Result<BurstReport> {
     let created = world.create_rotations(0..n, None).await?;
     let create_span = t0.elapsed();
     let names: Vec<String> = created.iter().map(|(n, _)| n.clone()).collect();
-    // NB: rotations beyond the rotation cap wait for the operator's capacity re-check (30 s), so
-    // the phase takes about n / cap × 30 s: allow twice that.
+    // NB: rotations beyond the rotation cap wait for a free slot (each rotation spends ~4 s in
+    // verification), so the phase takes about n / cap × 4 s; the limit is far above that, and
+    // still fits the 30-s re-check an operator without capacity wake-ups would need.
     let limit = Duration::from_secs(120) + Duration::from_secs(3 * n as u64);
     world
         .tracker

@@ -93,7 +93,7 @@ impl Impersonation {
             name: name.into(),
             namespace: namespace.into(),
         };
-        match service_account(&self.user) {
+        match rbac::parse_service_account_user(&self.user) {
             Some((ns, name)) => out.push(check("serviceaccounts", name, ns)),
             None => out.push(check("users", &self.user, "")),
         }
@@ -110,7 +110,7 @@ impl Impersonation {
     /// The user the request then runs as.
     pub fn user_info(&self) -> UserInfo {
         let mut groups = self.groups.clone();
-        if let Some((ns, _)) = service_account(&self.user)
+        if let Some((ns, _)) = rbac::parse_service_account_user(&self.user)
             && groups.is_empty()
         {
             groups = service_account_groups(ns);
@@ -125,13 +125,6 @@ impl Impersonation {
             extra: self.extra.clone().into_iter().collect(),
         }
     }
-}
-
-/// `(namespace, name)` of a service-account user name.
-fn service_account(user: &str) -> Option<(&str, &str)> {
-    let rest = user.strip_prefix("system:serviceaccount:")?;
-    let (ns, name) = rest.split_once(':')?;
-    (!ns.is_empty() && !name.is_empty()).then_some((ns, name))
 }
 
 /// Checks every permission with `allowed` (the caller's RBAC decision for one request); the

@@ -173,6 +173,12 @@ pub fn service_account_user(namespace: &str, name: &str) -> String {
     format!("system:serviceaccount:{namespace}:{name}")
 }
 
+/// `(namespace, name)` of a ServiceAccount's user name (the inverse of [`service_account_user`]).
+pub fn parse_service_account_user(user: &str) -> Option<(&str, &str)> {
+    let (ns, name) = user.strip_prefix("system:serviceaccount:")?.split_once(':')?;
+    (!ns.is_empty() && !name.is_empty()).then_some((ns, name))
+}
+
 /// A RoleBinding (with its namespace) or a ClusterRoleBinding (namespace "").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {
